@@ -1,0 +1,25 @@
+import type {Context} from 'koa';
+import type {BearerErrorCode} from './challenge.js';
+
+/**
+What an authenticator found: a principal (with the record that proved it), or no credentials meant
+for it. `'absent'` means the request carries none at all; `'other-scheme'` that it carries
+credentials of another scheme.
+*/
+export type AuthenticatorResult<User, Token> =
+	| {readonly ok: true; readonly user: User; readonly token: Token}
+	| {readonly ok: false; readonly reason: 'absent' | 'other-scheme'};
+
+/**
+The contract every way of authenticating satisfies, so that a route can run one or several.
+
+`authenticate` resolves the request's principal, or says that it carries no credentials for this
+authenticator, or throws a `StatelessAuthError` when credentials meant for it are malformed or not
+accepted. Errors of other kinds are the application's own (a missing loader, a bug) and pass
+through. `challenge` gives the `WWW-Authenticate` value to send with a refusal.
+*/
+export type Authenticator<User, Token> = {
+	readonly scheme: string;
+	authenticate(ctx: Context): Promise<AuthenticatorResult<User, Token>>;
+	challenge(error?: BearerErrorCode): string;
+};

@@ -1,0 +1,195 @@
+/**
+Why a value of an `Authorization` header could not be read as `<scheme> <token68>`.
+
+- `duplicate`: the request carried the header on more than one line (RFC 9110 §5.3).
+- `invalid-scheme`: the value does not start with an auth-scheme token.
+- `missing-credentials`: a scheme with nothing after it (`Bearer`).
+- `tab-separator`: the scheme is followed by a tab; only spaces may separate it (RFC 9110 §11.4).
+- `invalid-syntax`: the scheme is followed by a character that is neither a space nor part of a token.
+- `too-long`: the credentials are longer than the `maxLength` option.
+- `invalid-characters`: the credentials are not token68 (`a b`, non-ASCII, quotes, ...).
+*/
+export type MalformedReason =
+	| 'duplicate'
+	| 'invalid-scheme'
+	| 'missing-credentials'
+	| 'tab-separator'
+	| 'invalid-syntax'
+	| 'too-long'
+	| 'invalid-characters';
+
+/**
+What {@link parseAuthorizationHeader} makes of a header value.
+
+- `{kind: 'absent'}`: no header, an empty one, or only whitespace.
+- `{kind: 'malformed', reason, scheme}`: the value breaks the grammar. `scheme` is the
+  auth-scheme as sent when one could be read, so that a caller can tell a broken credential of
+  its own scheme (a 400) from one of another scheme (not its business); it is `undefined` for
+  `duplicate` and `invalid-scheme`.
+- `{kind: 'credentials', scheme, credentials}`: a well-formed `<scheme> <token68>`. `scheme` is as
+  sent (compare it case-insensitively); `credentials` is unchanged, `=` padding included.
+*/
+export type ParsedAuthorization =
+	| {readonly kind: 'absent'}
+	| {readonly kind: 'malformed'; readonly reason: MalformedReason; readonly scheme: string | undefined}
+	| {readonly kind: 'credentials'; readonly scheme: string; readonly credentials: string};
+
+/** Options of {@link parseAuthorizationHeader}. */
+export type ParseAuthorizationOptions = {
+	/**
+	Longest credentials accepted, in characters. Longer ones are `too-long` before anything else
+	looks at them.
+
+	@default 4096
+	*/
+	readonly maxLength?: number;
+};
+
+export const defaultMaxTokenLength = 4096;
+
+const absent: ParsedAuthorization = Object.freeze({kind: 'absent'});
+const duplicate: ParsedAuthorization = Object.freeze({kind: 'malformed', reason: 'duplicate', scheme: undefined});
+
+/*
+RFC 9110 §5.6.2 and §11.4:
+	credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+	auth-scheme = token
+	token       = 1*tchar
+	tchar       = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+*/
+const schemePattern = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+/;
+
+/*
+RFC 9110 §11.2 (and RFC 6750 §2.1, where it is called b64token):
+	token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+*/
+const token68Pattern = /^[A-Za-z\d\-._~+/]+=*$/;
+
+/** Optional whitespace (RFC 9110 §5.6.3) is only space and horizontal tab. */
+function isOws(code: number): boolean {
+	return code === 0x20 || code === 0x09;
+}
+
+function trimOws(value: string): string {
+	let start = 0;
+	let end = value.length;
+	while (start < end && isOws(value.charCodeAt(start))) {
+		start++;
+	}
+
+	while (end > start && isOws(value.charCodeAt(end - 1))) {
+		end--;
+	}
+
+	return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+/**
+Parse the value of an `Authorization` header as `<auth-scheme> <token68>`.
+
+A pure function that never throws: it gives the scheme and credentials, or says why the value is
+absent or malformed. Leading and trailing spaces and tabs are removed first; the scheme and the
+credentials must be separated by one or more spaces. Pass an array to say the request carried the
+header on several lines (Node keeps only the first in `req.headers`); more than one is `duplicate`.
+
+@example
+```
+parseAuthorizationHeader('Bearer abc=');
+//=> {kind: 'credentials', scheme: 'Bearer', credentials: 'abc='}
+
+parseAuthorizationHeader('Bearer a b');
+//=> {kind: 'malformed', reason: 'invalid-characters', scheme: 'Bearer'}
+```
+*/
+export function parseAuthorizationHeader(
+	value: string | readonly string[] | undefined,
+	options: ParseAuthorizationOptions = {},
+): ParsedAuthorization {
+	if (value === undefined) {
+		return absent;
+	}
+
+	let line: string;
+	if (typeof value === 'string') {
+		line = value;
+	} else if (value.length > 1) {
+		return duplicate;
+	} else if (value[0] === undefined) {
+		return absent;
+	} else {
+		line = value[0];
+	}
+
+	const trimmed = trimOws(line);
+	if (trimmed === '') {
+		return absent;
+	}
+
+	const scheme = schemePattern.exec(trimmed)?.[0];
+	if (scheme === undefined) {
+		return {kind: 'malformed', reason: 'invalid-scheme', scheme: undefined};
+	}
+
+	if (scheme.length === trimmed.length) {
+		return {kind: 'malformed', reason: 'missing-credentials', scheme};
+	}
+
+	const separator = trimmed.charCodeAt(scheme.length);
+	if (separator === 0x09) {
+		return {kind: 'malformed', reason: 'tab-separator', scheme};
+	}
+
+	if (separator !== 0x20) {
+		return {kind: 'malformed', reason: 'invalid-syntax', scheme};
+	}
+
+	let start = scheme.length + 1;
+	while (trimmed.charCodeAt(start) === 0x20) {
+		start++;
+	}
+
+	// Trimming guarantees something other than whitespace follows the spaces.
+	const credentials = trimmed.slice(start);
+	if (credentials.length > (options.maxLength ?? defaultMaxTokenLength)) {
+		return {kind: 'malformed', reason: 'too-long', scheme};
+	}
+
+	if (!token68Pattern.test(credentials)) {
+		return {kind: 'malformed', reason: 'invalid-characters', scheme};
+	}
+
+	return {kind: 'credentials', scheme, credentials};
+}
+
+/**
+The lines of one request header, read from Node's `rawHeaders` so that repeated lines are seen
+(Node keeps only the first `Authorization` in `req.headers`, and joins others with commas).
+
+@param rawHeaders - `req.rawHeaders`: names and values, alternating.
+@param lowerCaseName - the header name, lower-cased.
+@returns `undefined` when absent, the value when on one line, every value when on several.
+*/
+export function readHeaderLines(
+	rawHeaders: readonly string[],
+	lowerCaseName: string,
+): string | string[] | undefined {
+	let first: string | undefined;
+	let all: string[] | undefined;
+	const nameLength = lowerCaseName.length;
+	for (let index = 0; index < rawHeaders.length - 1; index += 2) {
+		const name = rawHeaders[index];
+		const value = rawHeaders[index + 1];
+		if (name?.length !== nameLength || value === undefined || name.toLowerCase() !== lowerCaseName) {
+			continue;
+		}
+
+		if (first === undefined) {
+			first = value;
+		} else {
+			all ??= [first];
+			all.push(value);
+		}
+	}
+
+	return all ?? first;
+}
