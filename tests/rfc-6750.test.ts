@@ -15,7 +15,7 @@ const malformed: Expected = {status: 400, error: 'Request error: Malformed autho
 const invalid: Expected = {status: 401, error: 'Token error: Invalid token', challenge: 'Bearer realm="api", error="invalid_token"'};
 
 const answers = test.macro({
-	async exec(t, lines: Array<[string, string]>, expected: Expected, loaderRuns = false) {
+	async exec(t, lines: Array<[string, string]>, expected: Expected, loaderRuns?: boolean) {
 		const {app, calls, handled} = createTestApp();
 		const url = await listen(t, app);
 		const response = await rawRequest(url, '/secret', lines);
@@ -24,7 +24,7 @@ const answers = test.macro({
 		t.deepEqual(response.headerLines('www-authenticate'), [expected.challenge]);
 		t.is(response.header('content-type'), 'application/json; charset=utf-8');
 		t.deepEqual(handled, [], 'the route handler must not run');
-		t.is(calls.length > 0, loaderRuns, loaderRuns ? 'the token loader runs' : 'no loader may run');
+		t.is(calls.length > 0, loaderRuns === true, loaderRuns ? 'the token loader runs' : 'no loader may run');
 	},
 	title: (provided = "", lines) => `${provided} ${JSON.stringify(lines).slice(0, 80)}`.trim(),
 });

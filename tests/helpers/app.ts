@@ -66,7 +66,7 @@ export function createTestApp(options: StatelessAuthOptions = {realm: 'api'}, {e
 		app.use(authErrorHandler());
 	}
 
-	const router = new Router<Record<never, never>>();
+	const router = new Router<object>();
 	router.get('/secret', auth.tokenRequired(), ctx => {
 		handled.push('/secret');
 		ctx.body = {secret: 'Stateless auth is awesome', user: ctx.state.currentUser.name};

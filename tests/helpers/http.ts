@@ -6,7 +6,10 @@ import type Koa from 'koa';
 
 /** Serve `app` on a free loopback port for the length of the test; resolves to its base URL. */
 export async function listen(t: ExecutionContext, app: Koa): Promise<string> {
-	const server = http.createServer(app.callback());
+	const handle = app.callback();
+	const server = http.createServer((request, response) => {
+		void handle(request, response);
+	});
 	await new Promise<void>(resolve => {
 		server.listen(0, '127.0.0.1', resolve);
 	});

@@ -1,0 +1,82 @@
+// Type tests: checked by `tsc --noEmit` (npm test), never run. Each `@ts-expect-error` must stay an error.
+import Koa from 'koa';
+import Router from '@koa/router';
+import {
+	StatelessAuthManager, StatelessAuthError, authErrorHandler, tokenRequired, type AuthState,
+} from '../../source/index.js';
+
+type Token = {userId: number; scopes: string[]};
+type User = {id: number; username: string};
+
+const auth = new StatelessAuthManager<Token, User>({realm: 'api'});
+auth.tokenLoader(async (token: string, tokenType: string, authType: string) => ({userId: token.length + tokenType.length + authType.length, scopes: []}));
+auth.userLoader(record => ({id: record.userId, username: 'x'}));
+auth.userLoader(() => null);
+auth.userLoader(async () => undefined);
+// @ts-expect-error the token loader must return a Token
+auth.tokenLoader(() => ({userId: 'nope'}));
+// @ts-expect-error the user loader gets a Token and must return a User
+auth.userLoader((record: {other: true}) => ({id: 1, username: String(record.other)}));
+
+const router = new Router<object>();
+router.get('/whoami', auth.tokenRequired(), ctx => {
+	const user: User = ctx.state.currentUser;
+	const token: Token = ctx.state.currentToken;
+	// @ts-expect-error a User has no password
+	ctx.body = {user, token, password: ctx.state.currentUser.password};
+});
+router.put('/refresh', auth.tokenRequired({tokenType: 'refresh'}), ctx => {
+	ctx.body = ctx.state.currentToken.scopes;
+});
+router.get('/secret', auth.tokenRequired('access', 'Bearer'), ctx => {
+	// @ts-expect-error the state carries the user, not a string
+	const name: string = ctx.state.currentUser;
+	ctx.body = name;
+});
+// @ts-expect-error route options are named
+auth.tokenRequired({tokenTyp: 'refresh'});
+
+// A custom stateKey is named in the third type argument, and then required.
+const named = new StatelessAuthManager<Token, User, 'me'>({stateKey: 'me'});
+router.get('/me', named.tokenRequired(), ctx => {
+	const me: User = ctx.state.me;
+	ctx.body = me;
+});
+// @ts-expect-error without the third type argument the key must stay currentUser
+void new StatelessAuthManager<Token, User>({stateKey: 'me'});
+// @ts-expect-error with a custom key in the types, the option is required
+void new StatelessAuthManager<Token, User, 'me'>();
+
+// The module-level tokenRequired is typed by its type arguments.
+router.get('/module', tokenRequired<Token, User>(), ctx => {
+	const user: User = ctx.state.currentUser;
+	ctx.body = user;
+});
+
+// Events are typed.
+auth.on('authorized', (ctx, user) => {
+	const id: number = user.id;
+	ctx.set('X-User', String(id));
+});
+auth.on('unauthorized', (_ctx, error) => {
+	const status: number = error.status;
+	void status;
+});
+// @ts-expect-error no such event
+auth.on('nope', () => undefined);
+
+// The state type is exported for handlers written apart from their route.
+function handler(ctx: Koa.ParameterizedContext<AuthState<User, Token>>): void {
+	ctx.body = ctx.state.currentUser.username;
+}
+
+router.get('/apart', auth.tokenRequired(), handler);
+
+const app = new Koa();
+app.use(authErrorHandler({format: error => ({message: error.msg, type: error.type})}));
+app.use(router.routes());
+auth.initApp(app);
+
+void new StatelessAuthError('x', 403, 'scope', {cause: new Error('y'), headers: {'X-A': ['a', 'b']}});
+// @ts-expect-error the code is a number
+void new StatelessAuthError('x', '401');
