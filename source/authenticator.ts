@@ -14,12 +14,13 @@ export type AuthenticatorResult<User, Token> =
 The contract every way of authenticating satisfies, so that a route can run one or several.
 
 `authenticate` resolves the request's principal, or says that it carries no credentials for this
-authenticator, or throws a `StatelessAuthError` when credentials meant for it are malformed or not
-accepted. Errors of other kinds are the application's own (a missing loader, a bug) and pass
-through. `challenge` gives the `WWW-Authenticate` value to send with a refusal.
+authenticator, or throws (or rejects with) a `StatelessAuthError` when credentials meant for it are
+malformed or not accepted. It may answer synchronously (a scheme that needs no lookup). Anything else it throws is an internal failure: the guard answers a
+generic 500 and keeps the error as the cause. `challenge` gives the `WWW-Authenticate` value to
+send with a refusal.
 */
 export type Authenticator<User, Token> = {
 	readonly scheme: string;
-	authenticate(ctx: Context): Promise<AuthenticatorResult<User, Token>>;
+	authenticate(ctx: Context): AuthenticatorResult<User, Token> | PromiseLike<AuthenticatorResult<User, Token>>;
 	challenge(error?: BearerErrorCode): string;
 };

@@ -56,8 +56,50 @@ RFC 9110 §5.6.2 and §11.4:
 	auth-scheme = token
 	token       = 1*tchar
 	tchar       = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+A table rather than a regex: the scheme is read on every request, and a scan allocates nothing.
 */
-const schemePattern = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+/;
+const tchars = new Uint8Array(128);
+for (const character of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+	tchars[character.charCodeAt(0)] = 1;
+}
+
+/** The length of the run of tchars at the start of `value`. */
+function tokenLength(value: string): number {
+	let index = 0;
+	while (index < value.length) {
+		const code = value.charCodeAt(index);
+		if (code >= 128 || tchars[code] === 0) {
+			break;
+		}
+
+		index++;
+	}
+
+	return index;
+}
+
+/**
+Whether `value` is `lowerCaseExpected` in any ASCII case. Only ASCII letters fold, so the Kelvin sign
+is no `k` (RFC 9110 §11.1 compares schemes case-insensitively, in ASCII).
+*/
+export function equalsIgnoreAsciiCase(value: string, lowerCaseExpected: string): boolean {
+	if (value.length !== lowerCaseExpected.length) {
+		return false;
+	}
+
+	for (let index = 0; index < value.length; index++) {
+		let code = value.charCodeAt(index);
+		if (code >= 0x41 && code <= 0x5A) {
+			code += 0x20;
+		}
+
+		if (code !== lowerCaseExpected.charCodeAt(index)) {
+			return false;
+		}
+	}
+
+	return true;
+}
 
 /*
 RFC 9110 §11.2 (and RFC 6750 §2.1, where it is called b64token):
@@ -125,10 +167,12 @@ export function parseAuthorizationHeader(
 		return absent;
 	}
 
-	const scheme = schemePattern.exec(trimmed)?.[0];
-	if (scheme === undefined) {
+	const schemeLength = tokenLength(trimmed);
+	if (schemeLength === 0) {
 		return {kind: 'malformed', reason: 'invalid-scheme', scheme: undefined};
 	}
+
+	const scheme = schemeLength === trimmed.length ? trimmed : trimmed.slice(0, schemeLength);
 
 	if (scheme.length === trimmed.length) {
 		return {kind: 'malformed', reason: 'missing-credentials', scheme};
@@ -175,11 +219,10 @@ export function readHeaderLines(
 ): string | string[] | undefined {
 	let first: string | undefined;
 	let all: string[] | undefined;
-	const nameLength = lowerCaseName.length;
 	for (let index = 0; index < rawHeaders.length - 1; index += 2) {
 		const name = rawHeaders[index];
 		const value = rawHeaders[index + 1];
-		if (name?.length !== nameLength || value === undefined || name.toLowerCase() !== lowerCaseName) {
+		if (name === undefined || value === undefined || !equalsIgnoreAsciiCase(name, lowerCaseName)) {
 			continue;
 		}
 

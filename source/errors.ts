@@ -114,3 +114,15 @@ export const refusals = {
 	expired: (tokenType: string) => new StatelessAuthError(`${tokenType} token expired`, 401, 'token'),
 	internal: (cause: unknown) => new StatelessAuthError('Internal server error', 500, 'server', {cause}),
 } as const;
+
+/**
+A mistake in how the application set the library up (a loader never registered, no manager on the
+app). It is not a refusal: it passes through the guard and the error middleware to Koa's own 500,
+and its message, emitted on `app.on('error')`, says how to fix it.
+*/
+export class ConfigurationError extends Error {
+	constructor(message: string) {
+		super(`koa-stateless-auth: ${message}`);
+		this.name = 'ConfigurationError';
+	}
+}

@@ -1,7 +1,8 @@
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
 import type {Authenticator} from './authenticator.js';
 import type {BearerErrorCode} from './challenge.js';
-import {isStatelessAuthError, refusals, type StatelessAuthError} from './errors.js';
+import {ConfigurationError, isStatelessAuthError, refusals, type StatelessAuthError} from './errors.js';
+import {isPromiseLike} from './promise-like.js';
 
 /**
 What a protected route puts on `ctx.state`: the user under `StateKey` (`currentUser` by default)
@@ -50,17 +51,21 @@ function challengeErrorFor(error: StatelessAuthError): BearerErrorCode | 'none' 
 
 /**
 The middleware around one authenticator: on success the principal goes on `ctx.state`; a refusal
-leaves with the authenticator's challenge and is reported; anything else passes through untouched.
+leaves with the authenticator's challenge and is reported; any other failure of the authenticator
+(a loader that throws) becomes a generic 500 whose cause it is; a configuration mistake passes
+through untouched.
 */
 export function createGuard<User, Token, StateKey extends string>(
 	authenticator: Authenticator<User, Token>,
 	stateKey: StateKey,
 	reporter: GuardReporter<User>,
 ): AuthMiddleware<User, Token, StateKey> {
-	function refuse(ctx: Context, error: unknown): unknown {
-		if (!isStatelessAuthError(error)) {
-			return error;
+	function refuse(ctx: Context, thrown: unknown): unknown {
+		if (thrown instanceof ConfigurationError) {
+			return thrown;
 		}
+
+		const error = isStatelessAuthError(thrown) ? thrown : refusals.internal(thrown);
 
 		const code = challengeErrorFor(error);
 		if (code !== undefined) {
@@ -78,7 +83,11 @@ export function createGuard<User, Token, StateKey extends string>(
 		let user: User;
 		let token: Token;
 		try {
-			const result = await authenticator.authenticate(ctx);
+			let result = authenticator.authenticate(ctx);
+			if (isPromiseLike(result)) {
+				result = await result;
+			}
+
 			if (!result.ok) {
 				throw result.reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme();
 			}

@@ -139,7 +139,10 @@ export class StatelessAuthManager<
 	readonly #stateKey: StateKey;
 	readonly #reporter: GuardReporter<User> = {
 		authorized: (ctx, user) => {
-			this.emit('authorized', ctx, user);
+			// Most apps listen to neither event; skip emit()'s work on the hot path when none listens.
+			if (this.listenerCount('authorized') !== 0) {
+				this.emit('authorized', ctx, user);
+			}
 		},
 		unauthorized: (ctx, error) => {
 			this.emit('unauthorized', ctx, error);

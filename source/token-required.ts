@@ -1,5 +1,6 @@
 import type {DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
 import {lookupManager} from './app-registry.js';
+import {ConfigurationError} from './errors.js';
 import type {AuthMiddleware, AuthState} from './guard.js';
 import {normaliseRouteOptions, type TokenRequiredOptions} from './manager.js';
 
@@ -36,7 +37,7 @@ export function tokenRequired<Token = unknown, User = unknown, StateKey extends 
 	return async function tokenRequired(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
 		const manager = lookupManager(ctx.app);
 		if (manager === undefined) {
-			throw new Error('koa-stateless-auth: tokenRequired() ran in an app with no StatelessAuthManager; call auth.initApp(app) at start-up, or use auth.tokenRequired().');
+			throw new ConfigurationError('tokenRequired() ran in an app with no StatelessAuthManager; call auth.initApp(app) at start-up, or use auth.tokenRequired().');
 		}
 
 		let middleware = built.get(manager);

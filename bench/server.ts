@@ -1,0 +1,16 @@
+// The benchmark's server process: every variant on its own loopback port, so the load generator
+// runs in another process (and on the other core).
+import type {AddressInfo} from 'node:net';
+import {createVariantApps} from './variants.js';
+
+const ports: Record<string, number> = {};
+for (const [name, app] of Object.entries(createVariantApps())) {
+	const server = app.listen(0, '127.0.0.1');
+	await new Promise(resolve => server.once('listening', resolve));
+	ports[name] = (server.address() as AddressInfo).port;
+}
+
+process.send?.(ports);
+process.on('disconnect', () => {
+	process.exit(0);
+});
