@@ -7,7 +7,7 @@ import Koa, {type Middleware} from 'koa';
 import {Bench} from 'tinybench';
 import {benchToken, handWritten, handWrittenAsync, ours, oursAsync} from './variants.js';
 
-const rounds = Number(process.env['BENCH_ROUNDS'] ?? 7);
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 9);
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 2);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
 
@@ -52,7 +52,7 @@ async function httpBenchmark(): Promise<void> {
 	const samples = new Map<string, number[]>(names.map(name => [name, []]));
 	try {
 		for (const name of names) {
-			await load(ports[name]!, 1); // Warm-up: JIT and connection set-up.
+			await load(ports[name]!, 2); // Warm-up: JIT and connection set-up.
 		}
 
 		for (let round = 0; round < rounds; round++) {

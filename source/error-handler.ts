@@ -1,4 +1,4 @@
-import type {Context, Middleware, Next} from 'koa';
+import type {Context, DefaultContext, DefaultState, Middleware, Next} from 'koa';
 import {isStatelessAuthError, type StatelessAuthError} from './errors.js';
 
 /** Options of {@link authErrorHandler}. */
@@ -27,7 +27,7 @@ untouched, to the application's own handling or Koa's.
 app.use(authErrorHandler({format: (error, ctx) => ({error: error.fullMsg, path: ctx.path})}));
 ```
 */
-export function authErrorHandler(options: AuthErrorHandlerOptions = {}): Middleware {
+export function authErrorHandler(options: AuthErrorHandlerOptions = {}): Middleware<DefaultState, DefaultContext, unknown> {
 	const {format = defaultFormat} = options;
 	if (typeof format !== 'function') {
 		throw new TypeError(`The \`format\` option must be a function, got ${typeof format}.`);

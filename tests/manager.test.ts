@@ -44,6 +44,7 @@ test('a route with a bad scheme fails when it is declared', t => {
 	t.throws(() => auth.tokenRequired('access', 'Bad Scheme'), {instanceOf: TypeError, message: /`authType`/});
 	t.throws(() => auth.tokenRequired({tokenType: ''}), {instanceOf: TypeError, message: /`tokenType`/});
 	t.throws(() => tokenRequired({authType: 'a,b'}), {instanceOf: TypeError, message: /`authType`/});
+	t.throws(() => auth.tokenRequired(42 as never), {instanceOf: TypeError, message: /options object/});
 });
 
 test('loaders must be functions', t => {
@@ -163,6 +164,10 @@ test('a StatelessAuthError from a loader keeps its message, code and type, and g
 	t.is(revoked.status, 401);
 	t.deepEqual(await revoked.json(), {error: 'Token error: Token revoked'});
 	t.is(revoked.headers.get('www-authenticate'), 'Bearer realm="api", error="invalid_token"');
+	const forbidden = await fetch(`${url}/secret`, bearer('forbidden'));
+	t.is(forbidden.status, 403);
+	t.deepEqual(await forbidden.json(), {error: 'Scope error: Token may not be used here'});
+	t.is(forbidden.headers.get('www-authenticate'), 'Bearer realm="api", error="insufficient_scope"');
 	const limited = await fetch(`${url}/secret`, bearer('rate-limited'));
 	t.is(limited.status, 429);
 	t.deepEqual(await limited.json(), {error: 'Request error: Slow down'});

@@ -52,6 +52,10 @@ export function createTestApp(options: StatelessAuthOptions = {realm: 'api'}, {e
 			throw new StatelessAuthError('Token revoked', 401, 'token');
 		}
 
+		if (token === 'forbidden') {
+			throw new StatelessAuthError('Token may not be used here', 403, 'scope');
+		}
+
 		if (token === 'rate-limited') {
 			throw new StatelessAuthError('Slow down', 429, 'request');
 		}
