@@ -1,7 +1,11 @@
+import type {AsyncLocalStorage} from 'node:async_hooks';
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
-import type {Authenticator} from './authenticator.js';
+import type {Authenticator, NoCredentials} from './authenticator.js';
+import {token68Missing} from './authenticators/bearer.js';
 import type {BearerErrorCode} from './challenge.js';
-import {ConfigurationError, isStatelessAuthError, refusals, type StatelessAuthError} from './errors.js';
+import {ConfigurationError, isStatelessAuthError, refusals, StatelessAuthError} from './errors.js';
+import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
+import {attachRouteSecurity, describeRoute} from './openapi.js';
 import {isPromiseLike} from './promise-like.js';
 
 /**
@@ -21,10 +25,28 @@ export type AuthMiddleware<User, Token, StateKey extends string = 'currentUser'>
 	unknown
 >;
 
+/**
+How a route treats a request without credentials: `'required'` refuses it, `'optional'` lets it
+through anonymously (`currentUser` undefined). Credentials that are present but invalid are refused
+in both: there is no mode that lets them through, since a client that sent a wrong or expired
+token must learn so, and must not silently get a stranger's view of the resource.
+*/
+export type AuthMode = 'required' | 'optional';
+
 /** Where a guard reports what it decided: the manager's events. */
 export type GuardReporter<User> = {
 	authorized(ctx: Context, user: User): void;
 	unauthorized(ctx: Context, error: StatelessAuthError): void;
+};
+
+export type GuardSettings<User, Token, StateKey extends string> = {
+	readonly authenticators: ReadonlyArray<Authenticator<User, Token>>;
+	readonly stateKey: StateKey;
+	readonly reporter: GuardReporter<User>;
+	readonly mode: AuthMode;
+	readonly permissions: NormalisedPermissions | undefined;
+	readonly readPermissions: PermissionsReader<User, Token>;
+	readonly storage: AsyncLocalStorage<{readonly user: unknown}> | undefined;
 };
 
 /** Which RFC 6750 `error` a refusal's challenge carries, decided by its status and type. */
@@ -50,26 +72,41 @@ function challengeErrorFor(error: StatelessAuthError): BearerErrorCode | 'none' 
 }
 
 /**
-The middleware around one authenticator: on success the principal goes on `ctx.state`; a refusal
-leaves with the authenticator's challenge and is reported; any other failure of the authenticator
-(a loader that throws) becomes a generic 500 whose cause it is; a configuration mistake passes
-through untouched.
+The middleware around a route's authenticators, tried in order: the first that resolves a
+principal wins, and its principal goes on `ctx.state`; when credentials meant for one are present
+but wrong, its refusal is the answer (no falling through to the next, or to anonymous); when none
+found credentials, one 401 carries every challenge. Then the permissions. A refusal leaves with its
+authenticator's challenge and is reported; any other failure (a loader that throws) becomes a
+generic 500 whose cause it is; a configuration mistake passes through untouched.
 */
 export function createGuard<User, Token, StateKey extends string>(
-	authenticator: Authenticator<User, Token>,
-	stateKey: StateKey,
-	reporter: GuardReporter<User>,
+	settings: GuardSettings<User, Token, StateKey>,
 ): AuthMiddleware<User, Token, StateKey> {
-	function refuse(ctx: Context, thrown: unknown): unknown {
+	const {authenticators, stateKey, reporter, mode, permissions, readPermissions, storage} = settings;
+	const [first] = authenticators;
+	if (first === undefined) {
+		throw new TypeError('A protected route needs at least one authenticator; use `authenticators: null` to opt out of authentication.');
+	}
+
+	const count = authenticators.length;
+	const missing = (reason: NoCredentials) => (first.missing ?? token68Missing)(reason);
+	// One field line per scheme (RFC 9110 §11.6.1), built once.
+	const advertised = authenticators.map(authenticator => authenticator.challenge()).filter(challenge => challenge !== undefined);
+	const [onlyChallenge] = advertised;
+	const noCredentialsChallenge = advertised.length === 1 && onlyChallenge !== undefined ? onlyChallenge : advertised;
+
+	function refuse(ctx: Context, thrown: unknown, authenticator: Authenticator<User, Token> | undefined): unknown {
 		if (thrown instanceof ConfigurationError) {
 			return thrown;
 		}
 
 		const error = isStatelessAuthError(thrown) ? thrown : refusals.internal(thrown);
-
-		const code = challengeErrorFor(error);
-		if (code !== undefined) {
-			error.headers = {...error.headers, 'WWW-Authenticate': authenticator.challenge(code === 'none' ? undefined : code)};
+		const code = authenticator === undefined ? undefined : challengeErrorFor(error);
+		const challenge = code === undefined
+			? undefined
+			: authenticator?.challenge(code === 'none' ? undefined : {error: code, ...(code === 'insufficient_scope' && permissions ? {scope: permissions.scope} : {})});
+		if (challenge !== undefined) {
+			error.headers = {...error.headers, 'WWW-Authenticate': challenge};
 		}
 
 		if (error.status < 500) {
@@ -79,28 +116,58 @@ export function createGuard<User, Token, StateKey extends string>(
 		return error;
 	}
 
-	return async function tokenRequired(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
-		let user: User;
-		let token: Token;
+	return attachRouteSecurity(async function authenticate(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
+		let current: Authenticator<User, Token> | undefined;
+		let found: {readonly user: User; readonly token: Token} | undefined;
+		let otherScheme = false;
 		try {
-			let result = authenticator.authenticate(ctx);
-			if (isPromiseLike(result)) {
-				result = await result;
+			// An indexed loop: for-of allocates an iterator per request on this hot path.
+			for (let index = 0; index < count; index++) {
+				const authenticator = authenticators[index] as Authenticator<User, Token>;
+				current = authenticator;
+				let result = authenticator.authenticate(ctx);
+				if (isPromiseLike(result)) {
+					result = await result;
+				}
+
+				if (result.ok) {
+					found = result;
+					break;
+				}
+
+				otherScheme ||= result.reason === 'other-scheme';
 			}
 
-			if (!result.ok) {
-				throw result.reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme();
-			}
+			if (found !== undefined && permissions !== undefined) {
+				let allowed = checkPermissions(readPermissions(found.user, found.token), permissions);
+				if (isPromiseLike(allowed)) {
+					allowed = await allowed;
+				}
 
-			({user, token} = result);
+				if (!allowed) {
+					throw new StatelessAuthError('Insufficient permissions', 403, 'scope');
+				}
+			}
 		} catch (error) {
-			throw refuse(ctx, error);
+			throw refuse(ctx, error, current);
+		}
+
+		if (found === undefined) {
+			if (mode === 'optional' && !otherScheme) {
+				await (storage === undefined ? next() : storage.run({user: undefined}, next));
+				return;
+			}
+
+			const error = missing(otherScheme ? 'other-scheme' : 'absent');
+			error.headers = {...error.headers, 'WWW-Authenticate': noCredentialsChallenge};
+			throw refuse(ctx, error, undefined);
 		}
 
 		const state = ctx.state as Record<string, unknown>;
-		state[stateKey] = user;
-		state['currentToken'] = token;
-		reporter.authorized(ctx, user);
-		await next();
-	};
+		state[stateKey] = found.user;
+		state['currentToken'] = found.token;
+		reporter.authorized(ctx, found.user);
+		// Inline rather than a helper: one more async function is a measurable cost per request.
+		await (storage === undefined ? next() : storage.run({user: found.user}, next));
+	}, describeRoute(authenticators as ReadonlyArray<Authenticator<unknown, unknown>>, permissions, mode));
 }

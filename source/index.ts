@@ -1,18 +1,44 @@
-export {StatelessAuthManager} from './manager.js';
+export {StatelessAuthManager, USE_DEFAULT} from './manager.js';
 export {tokenRequired} from './token-required.js';
 export {authErrorHandler} from './error-handler.js';
+export {currentUser} from './current-user.js';
 export {StatelessAuthError, isStatelessAuthError} from './errors.js';
 export {TokenMixin, UserMixin} from './mixins.js';
+export {HttpAuth} from './authenticators/http-auth.js';
+export {HttpBasicAuth} from './authenticators/basic.js';
+export {HeaderApiKeyAuthenticator, authenticatedAppName} from './authenticators/header-api-key.js';
+export {getAuthorizationHeader} from './authorization.js';
 export {parseAuthorizationHeader} from './authorization-header.js';
+export {openApiSecurity} from './openapi.js';
 
 export type {
 	StatelessAuthOptions,
 	StatelessAuthEvents,
 	TokenRequiredOptions,
+	BearerOptions,
+	RouteOptions,
+	ProtectOptions,
+	Protect,
+	GroupOptions,
+	AuthGroup,
+	AnyAuthenticator,
+	AuthenticatorEntry,
+	RouteUser,
+	RouteToken,
 } from './manager.js';
-export type {TokenLoader, UserLoader} from './authenticators/bearer.js';
-export type {AuthState, AuthMiddleware} from './guard.js';
+export type {TokenLoader, UserLoader, ApiKeyLoader, TokenSources} from './authenticators/bearer.js';
+export type {
+	Authenticator, AuthenticatorResult, NoCredentials, ChallengeParameters, SecuritySchemeObject, UserOf, TokenOf,
+} from './authenticator.js';
+export type {AuthState, AuthMiddleware, AuthMode} from './guard.js';
 export type {AuthErrorHandlerOptions} from './error-handler.js';
 export type {StatelessAuthErrorType, StatelessAuthErrorOptions, ErrorHeaders} from './errors.js';
 export type {ExpirableToken, ActivatableUser} from './mixins.js';
+export type {HttpAuthOptions, AuthenticateCallback} from './authenticators/http-auth.js';
+export type {HttpBasicAuthOptions, BasicCredentials} from './authenticators/basic.js';
+export type {HeaderApiKeyOptions, ApiKeyPrincipal} from './authenticators/header-api-key.js';
+export type {Authorization} from './authorization.js';
+export type {PermissionRequirement, PermissionsReader} from './permissions.js';
+export type {RouteSecurity, SecurityRequirementObject} from './openapi.js';
 export type {ParsedAuthorization, MalformedReason, ParseAuthorizationOptions} from './authorization-header.js';
+export type {BearerErrorCode} from './challenge.js';

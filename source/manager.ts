@@ -1,12 +1,19 @@
 import {EventEmitter} from 'node:events';
 import type Koa from 'koa';
-import type {Context} from 'koa';
+import type {Context, DefaultContext, Middleware} from 'koa';
 import {registerManager} from './app-registry.js';
 import {defaultMaxTokenLength} from './authorization-header.js';
-import {createBearerAuthenticator, type LoaderSlots, type TokenLoader, type UserLoader} from './authenticators/bearer.js';
+import type {Authenticator} from './authenticator.js';
+import {
+	createBearerAuthenticator, type ApiKeyLoader, type LoaderSlots, type TokenLoader, type TokenSources, type UserLoader,
+} from './authenticators/bearer.js';
+import {createTokenKeyAuthenticator, createTokenKeyRefuser} from './authenticators/token-key.js';
 import {assertChallengeText, assertToken} from './challenge.js';
+import {requestStorage} from './current-user.js';
+import {attachRouteSecurity} from './openapi.js';
 import type {StatelessAuthError} from './errors.js';
-import {createGuard, type AuthMiddleware, type GuardReporter} from './guard.js';
+import {createGuard, type AuthMiddleware, type AuthMode, type AuthState, type GuardReporter} from './guard.js';
+import {normalisePermissions, readUserPermissions, type PermissionRequirement, type PermissionsReader} from './permissions.js';
 
 type CommonOptions = {
 	/**
@@ -40,6 +47,19 @@ type CommonOptions = {
 	@default 4096
 	*/
 	readonly maxTokenLength?: number;
+	/**
+	Where bearer tokens may come from besides the header; each route may say otherwise.
+
+	@default {query: false, body: false}
+	*/
+	readonly tokenSources?: TokenSources;
+	/**
+	Keep the user of each request in an `AsyncLocalStorage`, for `currentUser()`. Off by default:
+	on Node 20 a live `AsyncLocalStorage` slows every promise of the process a little.
+
+	@default false
+	*/
+	readonly asyncContext?: boolean;
 };
 
 /**
@@ -51,8 +71,8 @@ it in the third type argument too, so that the types of `ctx.state` follow:
 export type StatelessAuthOptions<StateKey extends string = 'currentUser'> = CommonOptions &
 	([StateKey] extends ['currentUser'] ? {readonly stateKey?: StateKey} : {readonly stateKey: StateKey});
 
-/** Options of one route's {@link StatelessAuthManager.tokenRequired}; each defaults to the manager's. */
-export type TokenRequiredOptions = {
+/** Options of `auth.bearer()`: one route's bearer authenticator; each defaults to the manager's. */
+export type BearerOptions = {
 	/**
 	The token type handed to the token loader, such as `'access'` or `'refresh'`.
 
@@ -66,24 +86,124 @@ export type TokenRequiredOptions = {
 	@default the manager's `authType`
 	*/
 	readonly authType?: string;
+	/**
+	Where the token may come from besides the header.
+
+	@default the manager's `tokenSources`
+	*/
+	readonly tokenSources?: TokenSources;
 };
 
-/** The manager's events and their arguments. */
-export type StatelessAuthEvents<User> = {
-	/** A request was authenticated; `ctx.state` already holds the user. */
-	authorized: [ctx: Context, user: User];
+/** What every protected route may say, whatever its authenticators. */
+export type RouteOptions<User, Token> = {
+	/**
+	The permissions the route needs: a list (all of them), or `{allOf, anyOf}`. Missing ones are a
+	403 `insufficient_scope` naming what was needed.
+
+	@default none
+	*/
+	readonly permissions?: PermissionRequirement;
+	/**
+	Reads what the principal may do.
+
+	@default reads `user.permissions`
+	*/
+	readonly readPermissions?: PermissionsReader<User, Token>;
+	/**
+	`'optional'` lets a request without credentials through anonymously; invalid credentials are
+	refused in every mode.
+
+	@default 'required'
+	*/
+	readonly mode?: AuthMode;
+};
+
+/** Options of one route's {@link StatelessAuthManager.tokenRequired}. */
+export type TokenRequiredOptions<User = unknown, Token = unknown> = BearerOptions & RouteOptions<User, Token> & {
+	/**
+	Also accept `Authorization: Token KEY` keys, resolved by the manager's `apiKeyLoader`. On routes
+	without it, a `Token` key is a 403 (when an `apiKeyLoader` is registered).
+
+	@default false
+	*/
+	readonly allowApiKey?: boolean;
+};
+
+/** Marks, in a route's `authenticators`, where the defaults of its group go. */
+export const USE_DEFAULT: unique symbol = Symbol('koa-stateless-auth.USE_DEFAULT');
+
+/** An authenticator of any principal, as a route's list holds them. */
+export type AnyAuthenticator = Authenticator<unknown, unknown>;
+
+/** One entry of a route's `authenticators`: an authenticator, or where the defaults go. */
+export type AuthenticatorEntry = AnyAuthenticator | typeof USE_DEFAULT;
+
+type EntryUser<Entry, DefaultUser> = Entry extends typeof USE_DEFAULT ? DefaultUser : Entry extends Authenticator<infer U, unknown> ? U : never;
+type EntryToken<Entry, DefaultToken> = Entry extends typeof USE_DEFAULT ? DefaultToken : Entry extends Authenticator<unknown, infer T> ? T : never;
+type Anonymous<Mode> = Mode extends 'optional' ? undefined : never;
+
+/** Options of `protect()`: the route's authenticators (any-of), permissions and mode. */
+export type ProtectOptions<Entries extends readonly AuthenticatorEntry[], Mode extends AuthMode, User, Token> = RouteOptions<User, Token> & {
+	/**
+	Tried in order, the first that succeeds wins. `USE_DEFAULT` stands for the group's defaults, so
+	`[USE_DEFAULT, apiKeys]` extends them and `[apiKeys]` overrides them.
+
+	@default [USE_DEFAULT]
+	*/
+	readonly authenticators?: Entries;
+	readonly mode?: Mode;
+};
+
+/** The user (or undefined, for optional routes) a route with these entries resolves. */
+export type RouteUser<Entries extends readonly AuthenticatorEntry[], Mode, DefaultUser> = EntryUser<Entries[number], DefaultUser> | Anonymous<Mode>;
+/** The token record (or undefined) a route with these entries resolves. */
+export type RouteToken<Entries extends readonly AuthenticatorEntry[], Mode, DefaultToken> = EntryToken<Entries[number], DefaultToken> | Anonymous<Mode>;
+
+/** `protect()`, typed by the defaults it expands `USE_DEFAULT` to. */
+export type Protect<DefaultUser, DefaultToken, StateKey extends string> = {
+	/** A public route after all: the middleware only calls `next()`. */
+	(options: {readonly authenticators: null}): Middleware<Partial<AuthState<undefined, undefined, StateKey>>, DefaultContext, unknown>;
+	<const Entries extends readonly AuthenticatorEntry[] = readonly [typeof USE_DEFAULT], const Mode extends AuthMode = 'required'>(
+		options?: ProtectOptions<Entries, Mode, EntryUser<Entries[number], DefaultUser>, EntryToken<Entries[number], DefaultToken>>,
+	): AuthMiddleware<RouteUser<Entries, Mode, DefaultUser>, RouteToken<Entries, Mode, DefaultToken>, StateKey>;
+};
+
+/** Group defaults: what `USE_DEFAULT` stands for in the group's routes, and their permissions and mode. */
+export type GroupOptions<User, Token> = RouteOptions<User, Token> & {
+	readonly authenticators: Authenticator<User, Token> | ReadonlyArray<Authenticator<User, Token>>;
+};
+
+/** A group of routes with default authenticators (Flask-Rebar's registry defaults). */
+export type AuthGroup<User, Token, StateKey extends string> = {
+	readonly protect: Protect<User, Token, StateKey>;
+};
+
+/**
+The manager's events and their arguments. `authorized` carries the principal of whichever
+authenticator won, which is a `User` of the manager on its own bearer routes and whatever a Basic
+or API-key authenticator resolves elsewhere; hence `unknown`.
+*/
+export type StatelessAuthEvents = {
+	/** A request was authenticated; `ctx.state` already holds the principal. */
+	authorized: [ctx: Context, principal: unknown];
 	/** A request was refused with a 4xx, for audit logs. Internal failures go to `app.emit('error')` instead. */
 	unauthorized: [ctx: Context, error: StatelessAuthError];
 };
+
+type TokenRequiredMiddleware<User, Token, StateKey extends string, Options> = AuthMiddleware<
+	User | Anonymous<Options extends {readonly mode: infer M} ? M : 'required'>,
+	Token | (Options extends {readonly allowApiKey: true} ? undefined : never) | Anonymous<Options extends {readonly mode: infer M} ? M : 'required'>,
+	StateKey
+>;
 
 /**
 Validate a route's options once, when the route is declared: `tokenRequired` takes nothing, an
 options object, or the token type and scheme.
 */
-export function normaliseRouteOptions(first: TokenRequiredOptions | string | undefined, authType: string | undefined): TokenRequiredOptions {
-	const options: TokenRequiredOptions = typeof first === 'string'
+export function normaliseRouteOptions<Options extends BearerOptions>(first: Options | string | undefined, authType: string | undefined): Options {
+	const options = (typeof first === 'string'
 		? (authType === undefined ? {tokenType: first} : {tokenType: first, authType})
-		: first ?? {};
+		: first ?? {}) as Options;
 	// Callers in JavaScript can pass anything.
 	if (typeof (options as unknown) !== 'object' || (options as unknown) === null) {
 		throw new TypeError('tokenRequired() takes an options object, or a token type and an auth type.');
@@ -103,6 +223,12 @@ export function normaliseRouteOptions(first: TokenRequiredOptions | string | und
 function assertTokenType(value: unknown, option: string): asserts value is string {
 	if (typeof value !== 'string' || value === '') {
 		throw new TypeError(`The \`${option}\` option must be a non-empty string, got ${JSON.stringify(value)}.`);
+	}
+}
+
+function assertMode(value: unknown): asserts value is AuthMode | undefined {
+	if (value !== undefined && value !== 'required' && value !== 'optional') {
+		throw new TypeError(`The \`mode\` option must be 'required' or 'optional', got ${JSON.stringify(value)}.`);
 	}
 }
 
@@ -129,15 +255,30 @@ export class StatelessAuthManager<
 	Token extends object = object,
 	User extends object = object,
 	StateKey extends string = 'currentUser',
-> extends EventEmitter<StatelessAuthEvents<User>> {
-	readonly #loaders: LoaderSlots<Token, User> = {tokenLoader: undefined, userLoader: undefined};
+> extends EventEmitter<StatelessAuthEvents> {
+	/**
+	Protect a route with any authenticators, tried in order (the manager's bearer path by default),
+	with permissions and a mode. `authenticators: null` opts a route out.
+
+	@example
+	```
+	router.get('/reports', auth.protect({authenticators: [USE_DEFAULT, basic], permissions: ['reports']}), handler);
+	```
+	*/
+	readonly protect: Protect<User, Token, StateKey>;
+
+	readonly #loaders: LoaderSlots<Token, User> = {tokenLoader: undefined, userLoader: undefined, apiKeyLoader: undefined};
 	readonly #lowerCaseHeader: string;
 	readonly #authType: string;
 	readonly #tokenType: string;
 	readonly #realm: string | undefined;
 	readonly #maxTokenLength: number;
+	readonly #tokenSources: TokenSources;
 	readonly #stateKey: StateKey;
-	readonly #reporter: GuardReporter<User> = {
+	readonly #asyncContext: boolean;
+	#defaultBearer: Authenticator<User, Token> | undefined;
+	#tokenKey: Authenticator<User> | undefined;
+	readonly #reporter: GuardReporter<unknown> = {
 		authorized: (ctx, user) => {
 			// Most apps listen to neither event; skip emit()'s work on the hot path when none listens.
 			if (this.listenerCount('authorized') !== 0) {
@@ -160,6 +301,8 @@ export class StatelessAuthManager<
 			realm,
 			maxTokenLength = defaultMaxTokenLength,
 			stateKey = 'currentUser',
+			tokenSources = {},
+			asyncContext = false,
 		} = (options ?? {}) as CommonOptions & {stateKey?: string};
 		assertToken(header, 'header');
 		assertToken(authType, 'authType');
@@ -181,7 +324,11 @@ export class StatelessAuthManager<
 		this.#tokenType = tokenType;
 		this.#realm = realm;
 		this.#maxTokenLength = maxTokenLength;
+		this.#tokenSources = {...tokenSources};
 		this.#stateKey = stateKey as StateKey;
+		this.#asyncContext = asyncContext;
+		this.protect = ((routeOptions?: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null}) =>
+			this.#protect([this.#bearerDefault()], {}, routeOptions)) as Protect<User, Token, StateKey>;
 	}
 
 	/**
@@ -207,6 +354,37 @@ export class StatelessAuthManager<
 	}
 
 	/**
+	Register the function that finds the user of an `Authorization: Token KEY` key, for routes with
+	`allowApiKey: true` (or `auth.tokenKey()` among their authenticators). Once registered, a `Token`
+	key on any other protected route is a 403 that says so.
+	*/
+	apiKeyLoader(loader: ApiKeyLoader<User>): this {
+		assertFunction(loader, 'apiKeyLoader');
+		this.#loaders.apiKeyLoader = loader;
+		return this;
+	}
+
+	/**
+	The manager's bearer path as an authenticator, to list among a route's `authenticators`.
+	*/
+	bearer(options: BearerOptions = {}): Authenticator<User, Token> {
+		const {tokenType = this.#tokenType, authType = this.#authType, tokenSources = this.#tokenSources} = normaliseRouteOptions(options, undefined);
+		return createBearerAuthenticator(
+			{lowerCaseHeader: this.#lowerCaseHeader, authType, tokenType, realm: this.#realm, maxTokenLength: this.#maxTokenLength, sources: tokenSources},
+			this.#loaders,
+		);
+	}
+
+	/** `Authorization: Token KEY` keys, resolved by the `apiKeyLoader`, as an authenticator. */
+	tokenKey(): Authenticator<User> {
+		this.#tokenKey ??= createTokenKeyAuthenticator(
+			{lowerCaseHeader: this.#lowerCaseHeader, realm: this.#realm, maxTokenLength: this.#maxTokenLength},
+			this.#loaders,
+		);
+		return this.#tokenKey;
+	}
+
+	/**
 	Middleware that lets a request through only with a valid token, and puts its user on
 	`ctx.state` (under `currentUser` by default) and its record on `ctx.state.currentToken`.
 	Refusals are thrown as `StatelessAuthError`s carrying the route's `WWW-Authenticate` challenge.
@@ -216,17 +394,48 @@ export class StatelessAuthManager<
 	router.get('/secret', auth.tokenRequired(), handler);
 	router.get('/secret', auth.tokenRequired('access', 'Bearer'), handler);
 	router.put('/token', auth.tokenRequired({tokenType: 'refresh'}), handler);
+	router.get('/admin', auth.tokenRequired({permissions: ['admin']}), handler);
 	```
 	*/
-	tokenRequired(options?: TokenRequiredOptions): AuthMiddleware<User, Token, StateKey>;
+	tokenRequired<const Options extends TokenRequiredOptions<User, Token> = {readonly mode?: 'required'}>(
+		options?: Options,
+	): TokenRequiredMiddleware<User, Token, StateKey, Options>;
 	tokenRequired(tokenType: string, authType?: string): AuthMiddleware<User, Token, StateKey>;
-	tokenRequired(first?: TokenRequiredOptions | string, secondAuthType?: string): AuthMiddleware<User, Token, StateKey> {
-		const {tokenType = this.#tokenType, authType = this.#authType} = normaliseRouteOptions(first, secondAuthType);
-		const bearer = createBearerAuthenticator(
-			{lowerCaseHeader: this.#lowerCaseHeader, authType, tokenType, realm: this.#realm, maxTokenLength: this.#maxTokenLength},
-			this.#loaders,
-		);
-		return createGuard(bearer, this.#stateKey, this.#reporter);
+	tokenRequired(first?: TokenRequiredOptions<User, Token> | string, secondAuthType?: string): Middleware<never, DefaultContext, unknown> {
+		const options = normaliseRouteOptions(first, secondAuthType);
+		const {tokenType, authType, tokenSources, allowApiKey = false, ...routeOptions} = options;
+		const bearer = this.bearer({
+			...(tokenType === undefined ? {} : {tokenType}),
+			...(authType === undefined ? {} : {authType}),
+			...(tokenSources === undefined ? {} : {tokenSources}),
+		});
+		const authenticators: AnyAuthenticator[] = allowApiKey ? [bearer, this.tokenKey()] : [bearer];
+		return this.#protect([], {}, {...routeOptions, authenticators} as ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown>);
+	}
+
+	/**
+	A group of routes sharing default authenticators (and permissions and mode): each of its routes
+	uses the defaults, extends them (`[USE_DEFAULT, other]`), overrides them (`[other]`), or opts out
+	(`authenticators: null`).
+
+	@example
+	```
+	const machines = auth.defaults({authenticators: [apiKeys]});
+	router.get('/m2m/jobs', machines.protect(), handler);                                  // the default
+	router.get('/m2m/report', machines.protect({authenticators: [USE_DEFAULT, basic]}), h); // extended
+	router.get('/m2m/health', machines.protect({authenticators: null}), handler);          // public
+	```
+	*/
+	defaults<GroupUser = User, GroupToken = Token>(options: GroupOptions<GroupUser, GroupToken>): AuthGroup<GroupUser, GroupToken, StateKey> {
+		const {authenticators, ...routeDefaults} = options;
+		const list = Array.isArray(authenticators) ? [...authenticators as AnyAuthenticator[]] : [authenticators as AnyAuthenticator];
+		assertMode(routeDefaults.mode);
+		const groupDefaults = {...routeDefaults, permissions: routeDefaults.permissions} as RouteOptions<unknown, unknown>;
+		normalisePermissions(groupDefaults.permissions);
+		return {
+			protect: ((routeOptions?: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null}) =>
+				this.#protect(list, groupDefaults, routeOptions)) as Protect<GroupUser, GroupToken, StateKey>,
+		};
 	}
 
 	/**
@@ -237,10 +446,60 @@ export class StatelessAuthManager<
 		registerManager(app, this);
 		return this;
 	}
+
+	#bearerDefault(): Authenticator<User, Token> {
+		this.#defaultBearer ??= this.bearer();
+		return this.#defaultBearer;
+	}
+
+	#protect(
+		defaults: readonly AnyAuthenticator[],
+		groupOptions: RouteOptions<unknown, unknown>,
+		routeOptions: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null} | undefined = {},
+	): Middleware<never, DefaultContext, unknown> {
+		if (routeOptions.authenticators === null) {
+			return attachRouteSecurity(async function publicRoute(_ctx, next) {
+				await next();
+			}, {security: [], securitySchemes: {}});
+		}
+
+		const {authenticators: entries = [USE_DEFAULT], ...own} = routeOptions;
+		if (!Array.isArray(entries) || entries.length === 0) {
+			throw new TypeError('The `authenticators` option must be a non-empty list, or null to opt out.');
+		}
+
+		const authenticators = entries.flatMap(entry => (entry === USE_DEFAULT ? defaults : [entry]));
+		for (const authenticator of authenticators) {
+			if (typeof (authenticator as Partial<AnyAuthenticator>).authenticate !== 'function' || typeof (authenticator as Partial<AnyAuthenticator>).challenge !== 'function') {
+				throw new TypeError('Every entry of `authenticators` must be an authenticator (with authenticate and challenge) or USE_DEFAULT.');
+			}
+		}
+
+		// A `Token` key where the route does not take them is a clear 403, not "Invalid token type".
+		if (!authenticators.some(authenticator => authenticator.securitySchemeName === 'tokenAuth')) {
+			authenticators.push(createTokenKeyRefuser(this.#lowerCaseHeader, this.#loaders));
+		}
+
+		const {mode = groupOptions.mode ?? 'required', permissions = groupOptions.permissions, readPermissions = groupOptions.readPermissions} = own;
+		assertMode(mode);
+		if (readPermissions !== undefined) {
+			assertFunction(readPermissions, 'readPermissions');
+		}
+
+		return createGuard({
+			authenticators,
+			stateKey: this.#stateKey,
+			reporter: this.#reporter,
+			mode,
+			permissions: normalisePermissions(permissions),
+			readPermissions: readPermissions ?? readUserPermissions,
+			storage: this.#asyncContext ? requestStorage() : undefined,
+		}) as Middleware<never, DefaultContext, unknown>;
+	}
 }
 
 function assertFunction(value: unknown, name: string): void {
 	if (typeof value !== 'function') {
-		throw new TypeError(`auth.${name}() takes a function, got ${typeof value}.`);
+		throw new TypeError(`\`${name}\` must be a function, got ${typeof value}.`);
 	}
 }

@@ -1,10 +1,10 @@
 import type {Context} from 'koa';
-import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
-import type {Authenticator, AuthenticatorResult} from '../authenticator.js';
+import type {Authenticator, AuthenticatorResult, ChallengeParameters, NoCredentials} from '../authenticator.js';
 import {formatChallenge, type BearerErrorCode} from '../challenge.js';
-import {ConfigurationError, refusals} from '../errors.js';
+import {ConfigurationError, refusals, StatelessAuthError} from '../errors.js';
 import type {ActivatableUser, ExpirableToken} from '../mixins.js';
 import {isPromiseLike} from '../promise-like.js';
+import {createToken68Reader, type Missing} from './token68-scheme.js';
 
 /** Finds the stored record of a token, or answers `null`/`undefined` when there is none. */
 export type TokenLoader<Token> = (
@@ -16,10 +16,34 @@ export type TokenLoader<Token> = (
 /** Finds the user a token record belongs to, or answers `null`/`undefined` when there is none. */
 export type UserLoader<Token, User> = (token: Token) => User | null | undefined | Promise<User | null | undefined>;
 
-/** Where the bearer authenticator finds the loaders, which may be registered after routes are declared. */
+/** Finds the user an `Authorization: Token KEY` key belongs to, or answers `null`/`undefined`. */
+export type ApiKeyLoader<User> = (key: string) => User | null | undefined | Promise<User | null | undefined>;
+
+/** Where the authenticators find the loaders, which may be registered after routes are declared. */
 export type LoaderSlots<Token, User> = {
 	tokenLoader: TokenLoader<Token> | undefined;
 	userLoader: UserLoader<Token, User> | undefined;
+	apiKeyLoader: ApiKeyLoader<User> | undefined;
+};
+
+/**
+Where a bearer token may come from besides the `Authorization` header (RFC 6750 §2.2 and §2.3).
+Both are off by default; OAuth 2.1 tells servers to ignore query tokens.
+*/
+export type TokenSources = {
+	/**
+	Accept `?access_token=` in the query. Answers that used it carry `Cache-Control: private`.
+
+	@default false
+	*/
+	readonly query?: boolean;
+	/**
+	Accept `access_token` in an `application/x-www-form-urlencoded` body (never on GET). Needs a body
+	parser, such as `@koa/bodyparser`, before the route.
+
+	@default false
+	*/
+	readonly body?: boolean;
 };
 
 export type BearerSettings = {
@@ -28,32 +52,102 @@ export type BearerSettings = {
 	readonly tokenType: string;
 	readonly realm: string | undefined;
 	readonly maxTokenLength: number;
+	readonly sources: TokenSources;
 };
 
-function missingLoader(name: 'tokenLoader' | 'userLoader'): ConfigurationError {
+export function missingLoader(name: keyof LoaderSlots<unknown, unknown>): ConfigurationError {
 	return new ConfigurationError(`no ${name} is registered on the StatelessAuthManager; call auth.${name}(fn) at start-up, before the app serves requests.`);
 }
 
+/** The challenges of a token68 scheme, built once: one per RFC 6750 error, and the bare one. */
+export function createToken68Challenges(scheme: string, realm: string | undefined): (parameters?: ChallengeParameters) => string {
+	const challenges = {
+		none: formatChallenge(scheme, {realm}),
+		invalid_request: formatChallenge(scheme, {realm, error: 'invalid_request'}),
+		invalid_token: formatChallenge(scheme, {realm, error: 'invalid_token'}),
+		insufficient_scope: formatChallenge(scheme, {realm, error: 'insufficient_scope'}),
+	} satisfies Record<BearerErrorCode | 'none', string>;
+	return parameters => parameters?.scope === undefined
+		? challenges[parameters?.error ?? 'none']
+		: formatChallenge(scheme, {realm, error: parameters.error, scope: parameters.scope});
+}
+
+/** The bearer refusals when no credentials were found. */
+export function token68Missing(reason: NoCredentials): StatelessAuthError {
+	return reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme();
+}
+
+/** Reject a user that is missing or inactive, like an unknown token. */
+export function checkUser<User>(user: User | null | undefined): User {
+	if (user === null || user === undefined) {
+		throw refusals.invalidToken();
+	}
+
+	const {isActive} = user as ActivatableUser;
+	if (isActive !== undefined && !isActive) {
+		throw refusals.invalidToken();
+	}
+
+	return user;
+}
+
+const token68Pattern = /^[A-Za-z\d\-._~+/]+=*$/;
+
+/** One `access_token` from the query or a form body: a string, or a 400 for a repeated or malformed one. */
+function readTokenParameter(value: unknown, maxLength: number): string | undefined {
+	if (value === undefined) {
+		return undefined;
+	}
+
+	if (typeof value !== 'string' || value.length > maxLength || !token68Pattern.test(value)) {
+		throw refusals.malformed();
+	}
+
+	return value;
+}
+
 /**
-The manager's bearer path as an authenticator: reads `<authType> <token>` from the header, then
-runs the token loader, the record's expiry check, the user loader and the user's `isActive`.
-Settings are normalised by the caller; the challenges are built here once.
+The manager's bearer path as an authenticator: reads `<authType> <token>` from the header (and
+from the query or a form body when switched on), then runs the token loader, the record's expiry
+check, the user loader and the user's `isActive`. Settings are normalised by the caller; the
+challenges are built here once.
 */
 export function createBearerAuthenticator<Token extends object, User extends object>(
 	settings: BearerSettings,
 	loaders: LoaderSlots<Token, User>,
 ): Authenticator<User, Token> {
-	const {lowerCaseHeader, authType, tokenType, realm, maxTokenLength} = settings;
-	const lowerCaseScheme = authType.toLowerCase();
-	const parseOptions = {maxLength: maxTokenLength};
-	const challenges = {
-		none: formatChallenge(authType, {realm}),
-		invalid_request: formatChallenge(authType, {realm, error: 'invalid_request'}),
-		invalid_token: formatChallenge(authType, {realm, error: 'invalid_token'}),
-		insufficient_scope: formatChallenge(authType, {realm, error: 'insufficient_scope'}),
-	} satisfies Record<BearerErrorCode | 'none', string>;
-
+	const {lowerCaseHeader, authType, tokenType, realm, maxTokenLength, sources} = settings;
+	const readHeader = createToken68Reader({lowerCaseHeader, scheme: authType, maxLength: maxTokenLength});
+	const useQuery = sources.query === true;
+	const useBody = sources.body === true;
 	type Result = AuthenticatorResult<User, Token>;
+
+	function readFromSources(ctx: Context): string | Missing {
+		const fromHeader = readHeader(ctx);
+
+		const fromQuery = useQuery ? readTokenParameter(ctx.query['access_token'], maxTokenLength) : undefined;
+		const body = useBody && ctx.method !== 'GET' && ctx.is('application/x-www-form-urlencoded') !== false
+			? (ctx.request as {body?: unknown}).body
+			: undefined;
+		const fromBody = typeof body === 'object' && body !== null
+			? readTokenParameter((body as Record<string, unknown>)['access_token'], maxTokenLength)
+			: undefined;
+		const found = [typeof fromHeader === 'string' ? fromHeader : undefined, fromQuery, fromBody].filter(value => value !== undefined);
+		if (found.length > 1) {
+			// RFC 6750 §2: a client must not use more than one method in a request.
+			throw new StatelessAuthError('Token sent by more than one method', 400, 'request');
+		}
+
+		if (fromQuery !== undefined) {
+			// RFC 6750 §2.3: an answer to a URI carrying a token must not be shared by caches.
+			ctx.set('Cache-Control', 'private');
+			return fromQuery;
+		}
+
+		return fromBody ?? fromHeader;
+	}
+
+	const readCredentials = useQuery || useBody ? readFromSources : readHeader;
 
 	function checkToken(token: Token | null | undefined): Token {
 		if (token === null || token === undefined) {
@@ -74,17 +168,13 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		}
 	}
 
-	function checkUser(user: User | null | undefined, token: Token): Result {
-		if (user === null || user === undefined) {
-			throw refusals.invalidToken();
+	function userLoaderOf(): UserLoader<Token, User> {
+		const {userLoader} = loaders;
+		if (userLoader === undefined) {
+			throw missingLoader('userLoader');
 		}
 
-		const {isActive} = user as ActivatableUser;
-		if (isActive !== undefined && !isActive) {
-			throw refusals.invalidToken();
-		}
-
-		return {ok: true, user, token};
+		return userLoader;
 	}
 
 	// The rest of the checks once a loader has answered with a promise. One async function
@@ -102,51 +192,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 			user = await user;
 		}
 
-		return checkUser(user, token);
-	}
-
-	function userLoaderOf(): UserLoader<Token, User> {
-		const {userLoader} = loaders;
-		if (userLoader === undefined) {
-			throw missingLoader('userLoader');
-		}
-
-		return userLoader;
-	}
-
-	// The common case, a well-formed value of our scheme, in one regex; anything else goes to the
-	// parser, which decides what it is. Plain `i`, not `iu`: no non-ASCII letter folds into ASCII.
-	const escapedScheme = authType.replaceAll(/[^A-Za-z\d]/g, String.raw`\$&`);
-	const wellFormed = new RegExp(String.raw`^${escapedScheme} +([A-Za-z\d\-._~+/]+=*)$`, 'i');
-
-	function readCredentials(ctx: Context): string | Exclude<Result, {ok: true}> {
-		const value = readHeaderLines(ctx.req.rawHeaders, lowerCaseHeader);
-		if (typeof value === 'string') {
-			const credentials = wellFormed.exec(value)?.[1];
-			if (credentials !== undefined && credentials.length <= maxTokenLength) {
-				return credentials;
-			}
-		}
-
-		const parsed = parseAuthorizationHeader(value, parseOptions);
-		if (parsed.kind === 'absent') {
-			return {ok: false, reason: 'absent'};
-		}
-
-		// Another scheme is not ours to judge, whatever its syntax; duplicate lines are always wrong.
-		if (parsed.kind === 'malformed' && parsed.reason === 'duplicate') {
-			throw refusals.malformed();
-		}
-
-		if (parsed.scheme === undefined || !equalsIgnoreAsciiCase(parsed.scheme, lowerCaseScheme)) {
-			return {ok: false, reason: 'other-scheme'};
-		}
-
-		if (parsed.kind === 'malformed') {
-			throw refusals.malformed();
-		}
-
-		return parsed.credentials;
+		return {ok: true, user: checkUser(user), token};
 	}
 
 	// Not async: when the loaders answer at once, a request costs no promise and no tick here.
@@ -175,12 +221,17 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 
 		checkExpiry(expired);
 		const user = userLoader(token);
-		return isPromiseLike(user) ? Promise.resolve(user).then(found => checkUser(found, token)) : checkUser(user, token);
+		return isPromiseLike(user)
+			? Promise.resolve(user).then(found => ({ok: true, user: checkUser(found), token}))
+			: {ok: true, user: checkUser(user), token};
 	}
 
+	const isBearer = authType.toLowerCase() === 'bearer';
 	return {
-		scheme: authType,
+		securitySchemeName: `${authType.toLowerCase()}Auth`,
+		securityScheme: {type: 'http', scheme: isBearer ? 'bearer' : authType},
 		authenticate,
-		challenge: (error?: BearerErrorCode) => challenges[error ?? 'none'],
+		challenge: createToken68Challenges(authType, realm),
+		missing: token68Missing,
 	};
 }

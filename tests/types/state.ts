@@ -54,8 +54,9 @@ router.get('/module', tokenRequired<Token, User>(), ctx => {
 });
 
 // Events are typed.
-auth.on('authorized', (ctx, user) => {
-	const id: number = user.id;
+auth.on('authorized', (ctx, principal) => {
+	// @ts-expect-error the principal may come from any authenticator of a route: narrow it first
+	const id: number = principal.id;
 	ctx.set('X-User', String(id));
 });
 auth.on('unauthorized', (_ctx, error) => {

@@ -1,0 +1,74 @@
+import type {Context} from 'koa';
+import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
+import type {Authenticator, AuthenticatorResult} from '../authenticator.js';
+import {StatelessAuthError} from '../errors.js';
+import {isPromiseLike} from '../promise-like.js';
+import {checkUser, createToken68Challenges, missingLoader, token68Missing, type ApiKeyLoader} from './bearer.js';
+import {createToken68Reader} from './token68-scheme.js';
+
+export type TokenKeySettings = {
+	readonly lowerCaseHeader: string;
+	readonly realm: string | undefined;
+	readonly maxTokenLength: number;
+};
+
+const scheme = 'Token';
+
+/**
+`Authorization: Token KEY` (Django REST framework's convention, frappyflaskauth's API keys): the
+same grammar as Bearer, resolved to a user by the manager's `apiKeyLoader`.
+*/
+export function createTokenKeyAuthenticator<User>(
+	{lowerCaseHeader, realm, maxTokenLength}: TokenKeySettings,
+	loaders: {readonly apiKeyLoader: ApiKeyLoader<User> | undefined},
+): Authenticator<User> {
+	const read = createToken68Reader({lowerCaseHeader, scheme, maxLength: maxTokenLength});
+
+	async function resolve(pending: PromiseLike<User | null | undefined>): Promise<AuthenticatorResult<User, undefined>> {
+		return {ok: true, user: checkUser(await pending), token: undefined};
+	}
+
+	return {
+		securitySchemeName: 'tokenAuth',
+		securityScheme: {type: 'apiKey', in: 'header', name: 'Authorization', description: 'Authorization: Token <key>'},
+		authenticate(ctx: Context) {
+			const key = read(ctx);
+			if (typeof key !== 'string') {
+				return key;
+			}
+
+			const {apiKeyLoader} = loaders;
+			if (apiKeyLoader === undefined) {
+				throw missingLoader('apiKeyLoader');
+			}
+
+			const user = apiKeyLoader(key);
+			return isPromiseLike(user) ? resolve(user) : {ok: true, user: checkUser(user), token: undefined};
+		},
+		challenge: createToken68Challenges(scheme, realm),
+		missing: token68Missing,
+	};
+}
+
+/**
+On a route that does not accept `Token` keys, while the application has an `apiKeyLoader`: a
+`Token` key is a 403 that says so, rather than "Invalid token type". Advertises nothing.
+*/
+export function createTokenKeyRefuser(lowerCaseHeader: string, loaders: {readonly apiKeyLoader: unknown}): Authenticator<never, never> {
+	return {
+		securitySchemeName: 'tokenAuth',
+		securityScheme: {type: 'apiKey', in: 'header', name: 'Authorization'},
+		authenticate(ctx: Context) {
+			if (loaders.apiKeyLoader !== undefined) {
+				const parsed = parseAuthorizationHeader(readHeaderLines(ctx.req.rawHeaders, lowerCaseHeader));
+				if (parsed.kind !== 'absent' && parsed.scheme !== undefined && equalsIgnoreAsciiCase(parsed.scheme, 'token')) {
+					throw new StatelessAuthError('API keys are not accepted on this route', 403, 'scope');
+				}
+			}
+
+			// Neutral: whatever the route's own authenticators found decides the answer.
+			return {ok: false, reason: 'absent'};
+		},
+		challenge: () => undefined,
+	};
+}
