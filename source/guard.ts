@@ -89,7 +89,7 @@ export function createGuard<User, Token, StateKey extends string>(
 	}
 
 	const count = authenticators.length;
-	const missing = (reason: NoCredentials) => (first.missing ?? token68Missing)(reason);
+	const missing = (reason: NoCredentials) => (first.missing === undefined ? token68Missing(reason) : first.missing(reason));
 	// One field line per scheme (RFC 9110 §11.6.1), built once.
 	const advertised = authenticators.map(authenticator => authenticator.challenge()).filter(challenge => challenge !== undefined);
 	const [onlyChallenge] = advertised;

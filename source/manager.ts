@@ -190,9 +190,10 @@ export type StatelessAuthEvents = {
 	unauthorized: [ctx: Context, error: StatelessAuthError];
 };
 
-type TokenRequiredMiddleware<User, Token, StateKey extends string, Options> = AuthMiddleware<
-	User | Anonymous<Options extends {readonly mode: infer M} ? M : 'required'>,
-	Token | (Options extends {readonly allowApiKey: true} ? undefined : never) | Anonymous<Options extends {readonly mode: infer M} ? M : 'required'>,
+/** What `tokenRequired` resolves: a key has no token record; an optional route may be anonymous. */
+export type TokenRequiredMiddleware<User, Token, StateKey extends string, Mode extends AuthMode, AllowApiKey extends boolean> = AuthMiddleware<
+	User | Anonymous<Mode>,
+	Token | (AllowApiKey extends true ? undefined : never) | Anonymous<Mode>,
 	StateKey
 >;
 
@@ -397,9 +398,9 @@ export class StatelessAuthManager<
 	router.get('/admin', auth.tokenRequired({permissions: ['admin']}), handler);
 	```
 	*/
-	tokenRequired<const Options extends TokenRequiredOptions<User, Token> = {readonly mode?: 'required'}>(
-		options?: Options,
-	): TokenRequiredMiddleware<User, Token, StateKey, Options>;
+	tokenRequired<const Mode extends AuthMode = 'required', const AllowApiKey extends boolean = false>(
+		options?: TokenRequiredOptions<User, Token> & {readonly mode?: Mode; readonly allowApiKey?: AllowApiKey},
+	): TokenRequiredMiddleware<User, Token, StateKey, Mode, AllowApiKey>;
 	tokenRequired(tokenType: string, authType?: string): AuthMiddleware<User, Token, StateKey>;
 	tokenRequired(first?: TokenRequiredOptions<User, Token> | string, secondAuthType?: string): Middleware<never, DefaultContext, unknown> {
 		const options = normaliseRouteOptions(first, secondAuthType);

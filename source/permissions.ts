@@ -46,6 +46,12 @@ export function normalisePermissions(requirement: PermissionRequirement | undefi
 	}
 
 	const isList = Array.isArray(requirement);
+	const given: unknown = requirement;
+	// A typo must not leave a route without its permission check (callers in JavaScript pass anything).
+	if (!isList && (typeof given !== 'object' || given === null || Object.keys(given).some(key => key !== 'allOf' && key !== 'anyOf'))) {
+		throw new TypeError(`The \`permissions\` option must be a list of permission names or {allOf, anyOf}, got ${JSON.stringify(requirement)}.`);
+	}
+
 	const {allOf: allOfOption, anyOf: anyOfOption} = isList ? {allOf: requirement, anyOf: undefined} : requirement as {allOf?: unknown; anyOf?: unknown};
 	const allOf = normaliseList(allOfOption, isList ? 'permissions' : 'permissions.allOf');
 	const anyOf = normaliseList(anyOfOption, 'permissions.anyOf');

@@ -50,6 +50,7 @@ test('an unknown token', answers, [['Authorization', 'Bearer nope']], invalid, t
 test('a token of another type', answers, [['Authorization', 'Bearer first-refresh']], invalid, true);
 test('a token whose user is gone', answers, [['Authorization', 'Bearer orphan-access']], invalid, true);
 test('a token whose user is inactive', answers, [['Authorization', 'Bearer disabled-access']], invalid, true);
+test('tokens that read like words are still tokens', answers, [['Authorization', 'Bearer absent']], invalid, true);
 test('tokens are case-sensitive', answers, [['Authorization', 'Bearer FIRST-ACCESS']], invalid, true);
 
 const accepts = test.macro({

@@ -38,13 +38,13 @@ export type RawResponse = {
 Send a request byte for byte as written, for what `fetch` refuses or normalises: repeated
 header lines, tabs, raw bytes. `lines` are `[name, value]` pairs sent in order.
 */
-export async function rawRequest(baseUrl: string, path: string, lines: Array<[string, string]>, method = 'GET'): Promise<RawResponse> {
+export async function rawRequest(baseUrl: string, path: string, lines: Array<[string, string]>, method = 'GET', requestBody = ''): Promise<RawResponse> {
 	const {hostname, port} = new URL(baseUrl);
 	const head = [`${method} ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close', ...lines.map(([name, value]) => `${name}: ${value}`)];
 	const chunks: Buffer[] = [];
 	await new Promise<void>((resolve, reject) => {
 		const socket = net.connect(Number(port), hostname, () => {
-			socket.end(Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'));
+			socket.end(Buffer.from(`${head.join('\r\n')}\r\n\r\n${requestBody}`, 'latin1'));
 		});
 		socket.on('data', chunk => chunks.push(chunk));
 		socket.on('end', resolve);

@@ -81,3 +81,55 @@ auth.initApp(app);
 void new StatelessAuthError('x', 403, 'scope', {cause: new Error('y'), headers: {'X-A': ['a', 'b']}});
 // @ts-expect-error the code is a number
 void new StatelessAuthError('x', '401');
+
+// Issue 4: routes with several authenticators carry the union of their principals.
+import {HeaderApiKeyAuthenticator, HttpBasicAuth, USE_DEFAULT, currentUser, type ApiKeyPrincipal} from '../../source/index.js';
+
+type Admin = {adminName: string};
+const basic = new HttpBasicAuth<Admin>({authenticate: ({username, password}) => (password === 'x' ? {adminName: username} : undefined)});
+const machines = new HeaderApiKeyAuthenticator();
+
+router.get('/any', auth.protect({authenticators: [USE_DEFAULT, basic, machines]}), ctx => {
+	const principal: User | Admin | ApiKeyPrincipal = ctx.state.currentUser;
+	const record: Token | undefined = ctx.state.currentToken;
+	// @ts-expect-error the principal may be an Admin or an app, not only a User
+	const user: User = ctx.state.currentUser;
+	ctx.body = {principal, record, user};
+});
+router.get('/basic', auth.protect({authenticators: [basic]}), ctx => {
+	const admin: Admin = ctx.state.currentUser;
+	const none: undefined = ctx.state.currentToken;
+	ctx.body = {admin, none};
+});
+router.get('/optional', auth.tokenRequired({mode: 'optional'}), ctx => {
+	// @ts-expect-error an optional route may be anonymous
+	const user: User = ctx.state.currentUser;
+	const maybe: User | undefined = ctx.state.currentUser;
+	ctx.body = {user, maybe};
+});
+router.get('/keys', auth.tokenRequired({allowApiKey: true, permissions: ['admin']}), ctx => {
+	const user: User = ctx.state.currentUser;
+	// @ts-expect-error a Token key has no token record
+	const record: Token = ctx.state.currentToken;
+	ctx.body = {user, record};
+});
+router.get('/scopes', auth.tokenRequired({permissions: ['write'], readPermissions: (user, record) => [...record.scopes, String(user.id)]}), ctx => {
+	ctx.body = ctx.state.currentUser.username;
+});
+// @ts-expect-error a reader answers strings
+auth.tokenRequired({readPermissions: () => [1, 2]});
+const group = auth.defaults({authenticators: [basic]});
+router.get('/group', group.protect(), ctx => {
+	const admin: Admin = ctx.state.currentUser;
+	ctx.body = admin;
+});
+router.get('/group-extended', group.protect({authenticators: [USE_DEFAULT, machines]}), ctx => {
+	const principal: Admin | ApiKeyPrincipal = ctx.state.currentUser;
+	ctx.body = principal;
+});
+router.get('/public', group.protect({authenticators: null}), ctx => {
+	const nobody: undefined = ctx.state.currentUser;
+	ctx.body = nobody;
+});
+const fromService: User | undefined = currentUser<User>();
+void fromService;
