@@ -5,7 +5,7 @@ import {once} from 'node:events';
 import autocannon from 'autocannon';
 import Koa, {type Middleware} from 'koa';
 import {Bench} from 'tinybench';
-import {benchToken, handWritten, handWrittenAsync, ours, oursAsync} from './variants.js';
+import {benchToken, handWritten, handWrittenAsync, ours, oursAsync, variantHeaders} from './variants.js';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 9);
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 2);
@@ -31,39 +31,43 @@ function printTable(header: readonly string[], rows: ReadonlyArray<readonly stri
 	}
 }
 
-async function load(port: number, duration: number): Promise<number> {
+async function load(name: string, port: number, duration: number): Promise<number> {
 	const result = await autocannon({
 		url: `http://127.0.0.1:${port}/`,
 		connections,
 		duration,
-		headers: {authorization: `Bearer ${benchToken}`},
+		headers: variantHeaders[name] ?? {},
 	});
 	if (result.non2xx > 0 || result.errors > 0) {
-		throw new Error(`port ${port}: ${result.non2xx} non-2xx answers and ${result.errors} errors: the variant does not authenticate`);
+		throw new Error(`${name}: ${result.non2xx} non-2xx answers and ${result.errors} errors: the variant does not authenticate`);
 	}
 
 	return result.requests.average;
 }
 
 async function httpBenchmark(): Promise<void> {
-	const child = fork(new URL('server.ts', import.meta.url), {execArgv: ['--import=./ts-node-register.js']});
-	const [ports] = await once(child, 'message') as [Record<string, number>];
+	const serverOptions = {execArgv: ['--import=./ts-node-register.js']};
+	const child = fork(new URL('server.ts', import.meta.url), [], serverOptions);
+	const contextChild = fork(new URL('server.ts', import.meta.url), ['--async-context'], serverOptions);
+	const [[mainPorts], [contextPorts]] = await Promise.all([once(child, 'message'), once(contextChild, 'message')]) as [[Record<string, number>], [Record<string, number>]];
+	const ports = {...mainPorts, ...contextPorts};
 	const names = Object.keys(ports);
 	const samples = new Map<string, number[]>(names.map(name => [name, []]));
 	try {
 		for (const name of names) {
-			await load(ports[name]!, 2); // Warm-up: JIT and connection set-up.
+			await load(name, ports[name]!, 2); // Warm-up: JIT and connection set-up.
 		}
 
 		for (let round = 0; round < rounds; round++) {
 			// Rotate the order each round so that no variant always runs first or last.
 			for (const [index] of names.entries()) {
 				const name = names[(index + round) % names.length]!;
-				samples.get(name)!.push(await load(ports[name]!, seconds));
+				samples.get(name)!.push(await load(name, ports[name]!, seconds));
 			}
 		}
 	} finally {
 		child.disconnect();
+		contextChild.disconnect();
 	}
 
 	// Ratios are taken within each round, between runs seconds apart, then their median: a

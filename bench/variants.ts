@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto';
 import Koa, {type Middleware} from 'koa';
 import passport from 'koa-passport';
 import {Strategy as BearerStrategy} from 'passport-http-bearer';
-import {StatelessAuthManager} from 'koa-stateless-auth';
+import {HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthManager} from 'koa-stateless-auth';
 
 // The same in-memory data for every variant and both processes: 1000 users, one token each,
 // derived from the id so that the load generator knows the server's tokens.
@@ -17,6 +17,10 @@ for (let id = 0; id < 1000; id++) {
 }
 
 export const benchToken = [...tokens.keys()][500]!;
+const benchUser = users.get(500)!;
+const passwords = new Map([...users.values()].map(user => [user.name, `password-of-${user.name}`]));
+const usersByName = new Map([...users.values()].map(user => [user.name, user]));
+const benchApiKey = createHash('sha256').update('bench-api-key').digest('base64url');
 
 function unauthorized(ctx: Koa.Context): void {
 	ctx.status = 401;
@@ -75,6 +79,43 @@ function respond(ctx: Koa.Context): void {
 	ctx.body = {hello: user?.name ?? 'anonymous'};
 }
 
+// Basic and header API keys as the library ships them, over the same in-memory users.
+const basic = new HttpBasicAuth<User>({
+	realm: 'bench',
+	authenticate: ({username, password}) => (passwords.get(username) === password ? usersByName.get(username) : undefined),
+});
+const machines = new HeaderApiKeyAuthenticator({header: 'X-Api-Key'});
+machines.registerKey(benchApiKey, 'bench');
+for (let index = 0; index < 9; index++) {
+	machines.registerKey(createHash('sha256').update(`other-key-${index}`).digest('base64url'), `app-${index}`);
+}
+
+const withContext = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', asyncContext: true});
+withContext.tokenLoader(token => tokens.get(token));
+withContext.userLoader(record => users.get(record.userId));
+
+/** The request headers each variant is loaded with: valid credentials for it. */
+export const variantHeaders: Record<string, Record<string, string>> = {
+	'bare Koa': {authorization: `Bearer ${benchToken}`},
+	'hand-written bearer': {authorization: `Bearer ${benchToken}`},
+	'koa-stateless-auth': {authorization: `Bearer ${benchToken}`},
+	'koa-passport + passport-http-bearer': {authorization: `Bearer ${benchToken}`},
+	'koa-stateless-auth, asyncContext on': {authorization: `Bearer ${benchToken}`},
+	'koa-stateless-auth, Basic': {authorization: `Basic ${Buffer.from(`${benchUser.name}:${passwords.get(benchUser.name)!}`).toString('base64')}`},
+	'koa-stateless-auth, header API key (10 keys)': {'x-api-key': benchApiKey},
+};
+
+/**
+The variant with `asyncContext` on, alone: on Node 20 a live AsyncLocalStorage slows every promise
+of its process, so it runs in a server process of its own, not beside the others.
+*/
+export function createAsyncContextApp(): Record<string, Koa> {
+	const contextual = new Koa();
+	contextual.use(withContext.tokenRequired() as Middleware);
+	contextual.use(respond);
+	return {'koa-stateless-auth, asyncContext on': contextual};
+}
+
 /** One Koa app per variant, each answering the same small JSON. */
 export function createVariantApps(): Record<string, Koa> {
 	const bare = new Koa();
@@ -93,10 +134,22 @@ export function createVariantApps(): Record<string, Koa> {
 	withPassport.use(passport.authenticate('bearer', {session: false}));
 	withPassport.use(respond);
 
+	const basicApp = new Koa();
+	basicApp.use(auth.protect({authenticators: [basic]}) as Middleware);
+	basicApp.use(respond);
+
+	const apiKeyApp = new Koa();
+	apiKeyApp.use(auth.protect({authenticators: [machines]}) as Middleware);
+	apiKeyApp.use(ctx => {
+		ctx.body = {hello: (ctx.state as {currentUser: {appName: string}}).currentUser.appName};
+	});
+
 	return {
 		'bare Koa': bare,
 		'hand-written bearer': hand,
 		'koa-stateless-auth': library,
 		'koa-passport + passport-http-bearer': withPassport,
+		'koa-stateless-auth, Basic': basicApp,
+		'koa-stateless-auth, header API key (10 keys)': apiKeyApp,
 	};
 }

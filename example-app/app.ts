@@ -1,7 +1,10 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import {bodyParser} from '@koa/bodyparser';
-import {StatelessAuthError, StatelessAuthManager, TokenMixin, UserMixin, authErrorHandler} from 'koa-stateless-auth';
+import {
+	HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthError, StatelessAuthManager, TokenMixin, UserMixin,
+	authErrorHandler, authenticatedAppName,
+} from 'koa-stateless-auth';
 import {openStore, type Store, type TokenRow, type UserRow} from './database.js';
 import {dummyPasswordHash, generateToken, hashPassword, hashToken, verifyPassword} from './secrets.js';
 
@@ -11,12 +14,14 @@ export const refreshTokenLifetime = 30 * 24 * 60 * 60 * 1000;
 export class User extends UserMixin {
 	readonly id: number;
 	readonly username: string;
+	readonly permissions: readonly string[];
 	readonly #active: boolean;
 
 	constructor(row: UserRow) {
 		super();
 		this.id = row.id;
 		this.username = row.username;
+		this.permissions = row.permissions === '' ? [] : row.permissions.split(' ');
 		this.#active = row.is_active === 1;
 	}
 
@@ -49,6 +54,10 @@ export type ExampleOptions = {
 	readonly databasePath: string;
 	/** Milliseconds since the epoch; tests move it to expire tokens. */
 	readonly now?: () => number;
+	/** Usernames that get the `admin` permission when they sign up. */
+	readonly admins?: readonly string[];
+	/** Keys for the machine-to-machine route, by application name. */
+	readonly machineKeys?: Readonly<Record<string, readonly string[]>>;
 };
 
 type Credentials = {username: string; password: string};
@@ -85,7 +94,7 @@ function issueTokens(store: Store, userId: number, now: number, replacing?: numb
 The Flask-Stateless-Auth example, in Koa: create a user, trade a username and password for an
 access and a refresh token, refresh, revoke, and read protected routes.
 */
-export function createExampleApp({databasePath, now = Date.now}: ExampleOptions) {
+export function createExampleApp({databasePath, now = Date.now, admins = [], machineKeys = {}}: ExampleOptions) {
 	const store = openStore(databasePath);
 	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'example'});
 	auth.tokenLoader((token, tokenType) => {
@@ -95,6 +104,24 @@ export function createExampleApp({databasePath, now = Date.now}: ExampleOptions)
 	auth.userLoader(record => {
 		const row = store.userById(record.userId);
 		return row && new User(row);
+	});
+
+	// Machines call with a key in a header of their own; several keys per app allow rotation.
+	const machines = new HeaderApiKeyAuthenticator({header: 'X-Example-ApiKey', realm: 'example'});
+	for (const [appName, keys] of Object.entries(machineKeys)) {
+		for (const key of keys) {
+			machines.registerKey(key, appName);
+		}
+	}
+
+	// The same users, with HTTP Basic; unknown users cost the same scrypt as wrong passwords.
+	const basic = new HttpBasicAuth<User>({
+		realm: 'example',
+		async authenticate({username, password}) {
+			const row = store.userByName(username);
+			const valid = await verifyPassword(password, row?.password_hash ?? dummyPasswordHash);
+			return valid && row ? new User(row) : undefined;
+		},
 	});
 
 	const app = new Koa();
@@ -107,7 +134,7 @@ export function createExampleApp({databasePath, now = Date.now}: ExampleOptions)
 
 	router.post('/user', async ctx => {
 		const {username, password} = readCredentials(ctx.request.body);
-		const row = store.createUser(username, await hashPassword(password));
+		const row = store.createUser(username, await hashPassword(password), admins.includes(username) ? ['admin'] : []);
 		if (row === undefined) {
 			ctx.status = 409;
 			ctx.body = {error: {type: 'request', message: 'username is taken'}};
@@ -157,6 +184,21 @@ export function createExampleApp({databasePath, now = Date.now}: ExampleOptions)
 	});
 
 	router.get('/whoami', auth.tokenRequired(), ctx => {
+		ctx.body = {my_username: ctx.state.currentUser.username};
+	});
+
+	// Only users with the admin permission; others get a 403 insufficient_scope.
+	router.get('/admin/users', auth.tokenRequired({permissions: ['admin']}), ctx => {
+		ctx.body = {users: store.allUsers().map(row => ({id: row.id, username: row.username, permissions: new User(row).permissions}))};
+	});
+
+	// Machine to machine: a header API key, and the calling application's name.
+	router.post('/m2m/ping', auth.protect({authenticators: [machines]}), ctx => {
+		ctx.body = {pong: true, app: authenticatedAppName(ctx)};
+	});
+
+	// The same accounts over HTTP Basic, for tools that only speak Basic.
+	router.get('/basic/whoami', auth.protect({authenticators: [basic]}), ctx => {
 		ctx.body = {my_username: ctx.state.currentUser.username};
 	});
 

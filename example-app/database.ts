@@ -5,6 +5,8 @@ export type UserRow = {
 	username: string;
 	password_hash: string;
 	is_active: number;
+	/** Space-separated permission names. */
+	permissions: string;
 };
 
 export type TokenRow = {
@@ -27,7 +29,8 @@ export function openStore(path: string) {
 			id INTEGER PRIMARY KEY,
 			username TEXT NOT NULL UNIQUE,
 			password_hash TEXT NOT NULL,
-			is_active INTEGER NOT NULL DEFAULT 1
+			is_active INTEGER NOT NULL DEFAULT 1,
+			permissions TEXT NOT NULL DEFAULT ''
 		);
 		CREATE TABLE IF NOT EXISTS tokens (
 			id INTEGER PRIMARY KEY,
@@ -40,7 +43,8 @@ export function openStore(path: string) {
 	`);
 
 	const statements = {
-		insertUser: db.prepare<[string, string], UserRow>('INSERT INTO users (username, password_hash) VALUES (?, ?) RETURNING *'),
+		insertUser: db.prepare<[string, string, string], UserRow>('INSERT INTO users (username, password_hash, permissions) VALUES (?, ?, ?) RETURNING *'),
+		allUsers: db.prepare<[], UserRow>('SELECT * FROM users ORDER BY id'),
 		userByName: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
 		userById: db.prepare<[number], UserRow>('SELECT * FROM users WHERE id = ?'),
 		setActive: db.prepare<[number, number]>('UPDATE users SET is_active = ? WHERE id = ?'),
@@ -53,9 +57,9 @@ export function openStore(path: string) {
 	};
 
 	return {
-		createUser: (username: string, passwordHash: string): UserRow | undefined => {
+		createUser: (username: string, passwordHash: string, permissions: readonly string[] = []): UserRow | undefined => {
 			try {
-				return statements.insertUser.get(username, passwordHash);
+				return statements.insertUser.get(username, passwordHash, permissions.join(' '));
 			} catch (error) {
 				if ((error as {code?: string}).code === 'SQLITE_CONSTRAINT_UNIQUE') {
 					return undefined;
@@ -66,6 +70,7 @@ export function openStore(path: string) {
 		},
 		userByName: (username: string) => statements.userByName.get(username),
 		userById: (id: number) => statements.userById.get(id),
+		allUsers: () => statements.allUsers.all(),
 		setActive: (id: number, active: boolean) => statements.setActive.run(active ? 1 : 0, id),
 		insertTokens: (userId: number, accessHash: string, refreshHash: string, accessExpiresAt: number, refreshExpiresAt: number) =>
 			statements.insertTokens.get(userId, accessHash, refreshHash, accessExpiresAt, refreshExpiresAt),

@@ -225,3 +225,55 @@ test('npm start\'s program prints its URL and a curl line, and serves', async t 
 	const [code, signal] = await once(child, 'exit') as [number | null, string | null];
 	t.true(code === 0 || signal === 'SIGTERM');
 });
+
+test('the admin route needs the admin permission', async t => {
+	const example = createExampleApp({databasePath: ':memory:', admins: ['root']});
+	t.teardown(example.close);
+	const url = await listen(t, example.app);
+	const signUp = async (username: string) => {
+		await fetch(`${url}/user`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({username, password: 'long enough!'})});
+		const response = await fetch(`${url}/token`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({username, password: 'long enough!'})});
+		return (await response.json() as Pair).access_token;
+	};
+
+	const root = await signUp('root');
+	const alice = await signUp('alice');
+	const listed = await fetch(`${url}/admin/users`, {headers: {authorization: `Bearer ${root}`}});
+	t.is(listed.status, 200);
+	t.deepEqual(await listed.json(), {users: [{id: 1, username: 'root', permissions: ['admin']}, {id: 2, username: 'alice', permissions: []}]});
+	const refused = await fetch(`${url}/admin/users`, {headers: {authorization: `Bearer ${alice}`}});
+	t.is(refused.status, 403);
+	t.deepEqual(await refused.json(), {error: {type: 'scope', message: 'Insufficient permissions'}});
+	t.is(refused.headers.get('www-authenticate'), 'Bearer realm="example", error="insufficient_scope", scope="admin"');
+});
+
+test('the machine-to-machine route takes a header API key and names the caller', async t => {
+	const example = createExampleApp({databasePath: ':memory:', machineKeys: {billing: ['old-key', 'new-key']}});
+	t.teardown(example.close);
+	const url = await listen(t, example.app);
+	for (const key of ['old-key', 'new-key']) {
+		const response = await fetch(`${url}/m2m/ping`, {method: 'POST', headers: {'x-example-apikey': key}});
+		t.deepEqual(await response.json(), {pong: true, app: 'billing'});
+	}
+
+	const wrong = await fetch(`${url}/m2m/ping`, {method: 'POST', headers: {'x-example-apikey': 'nope'}});
+	t.is(wrong.status, 401);
+	t.is(wrong.headers.get('www-authenticate'), 'ApiKey realm="example", header="X-Example-ApiKey"');
+	const bearer = await fetch(`${url}/m2m/ping`, {method: 'POST', headers: {authorization: 'Bearer x'}});
+	t.is(bearer.status, 401, 'a bearer token is not a machine key');
+});
+
+test('the Basic route takes the same accounts, and answers every failure alike', async t => {
+	const {url, signUp} = await start(t);
+	await signUp('alice');
+	const basic = (user: string, password: string) => ({headers: {authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`}});
+	const ok = await fetch(`${url}/basic/whoami`, basic('alice', 'correct horse battery'));
+	t.deepEqual(await ok.json(), {my_username: 'alice'});
+	const answers = await Promise.all([basic('alice', 'wrong password'), basic('mallory', 'correct horse battery'), {}].map(async init => {
+		const response = await fetch(`${url}/basic/whoami`, init);
+		return [response.status, response.headers.get('www-authenticate'), await response.text()];
+	}));
+	t.deepEqual(answers[0], [401, 'Basic realm="example", charset="UTF-8"', '{"error":{"type":"request","message":"Authentication required"}}']);
+	t.deepEqual(answers[1], answers[0]);
+	t.deepEqual(answers[2], answers[0]);
+});
