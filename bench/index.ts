@@ -1,14 +1,14 @@
 // `npm run bench`: throughput over loopback HTTP and cost per call in-process, each variant against
 // baselines measured in the same run, in interleaved rounds; medians and ratios, never one timing.
-import {fork} from 'node:child_process';
+import {fork, type ChildProcess} from 'node:child_process';
 import {once} from 'node:events';
 import autocannon from 'autocannon';
 import Koa, {type Middleware} from 'koa';
 import {Bench} from 'tinybench';
 import {benchToken, handWritten, handWrittenAsync, ours, oursAsync, variantHeaders} from './variants.js';
 
-const rounds = Number(process.env['BENCH_ROUNDS'] ?? 9);
-const seconds = Number(process.env['BENCH_SECONDS'] ?? 2);
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 8);
+const seconds = Number(process.env['BENCH_SECONDS'] ?? 1);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 10);
 
 function median(values: readonly number[]): number {
@@ -31,62 +31,94 @@ function printTable(header: readonly string[], rows: ReadonlyArray<readonly stri
 	}
 }
 
-async function load(name: string, port: number, duration: number): Promise<number> {
+type Measurement = {readonly requestsPerSecond: number; readonly cpuMicrosecondsPerRequest: number};
+
+/** The server process's CPU time so far, in microseconds (user + system). */
+async function cpuTime(server: ChildProcess): Promise<number> {
+	const reply = once(server, 'message') as Promise<[{user: number; system: number}]>;
+	server.send('cpu');
+	const [{user, system}] = await reply;
+	return user + system;
+}
+
+async function measure(name: string, server: ChildProcess, port: number, duration: number): Promise<Measurement> {
+	const before = await cpuTime(server);
 	const result = await autocannon({
 		url: `http://127.0.0.1:${port}/`,
 		connections,
 		duration,
 		headers: variantHeaders[name] ?? {},
 	});
+	const after = await cpuTime(server);
 	if (result.non2xx > 0 || result.errors > 0) {
 		throw new Error(`${name}: ${result.non2xx} non-2xx answers and ${result.errors} errors: the variant does not authenticate`);
 	}
 
-	return result.requests.average;
+	return {requestsPerSecond: result.requests.average, cpuMicrosecondsPerRequest: (after - before) / result.requests.total};
 }
+
+const baseline = 'hand-written bearer';
 
 async function httpBenchmark(): Promise<void> {
 	const serverOptions = {execArgv: ['--import=./ts-node-register.js']};
-	const child = fork(new URL('server.ts', import.meta.url), [], serverOptions);
-	const contextChild = fork(new URL('server.ts', import.meta.url), ['--async-context'], serverOptions);
-	const [[mainPorts], [contextPorts]] = await Promise.all([once(child, 'message'), once(contextChild, 'message')]) as [[Record<string, number>], [Record<string, number>]];
-	const ports = {...mainPorts, ...contextPorts};
-	const names = Object.keys(ports);
-	const samples = new Map<string, number[]>(names.map(name => [name, []]));
+	const main = fork(new URL('server.ts', import.meta.url), [], serverOptions);
+	const contextual = fork(new URL('server.ts', import.meta.url), ['--async-context'], serverOptions);
+	const [[mainPorts], [contextPorts]] = await Promise.all([once(main, 'message'), once(contextual, 'message')]) as [[Record<string, number>], [Record<string, number>]];
+	const servers = new Map<string, [ChildProcess, number]>([
+		...Object.entries(mainPorts).map(([name, port]): [string, [ChildProcess, number]] => [name, [main, port]]),
+		...Object.entries(contextPorts).map(([name, port]): [string, [ChildProcess, number]] => [name, [contextual, port]]),
+	]);
+	const run = async (name: string, duration: number) => {
+		const [server, port] = servers.get(name)!;
+		return measure(name, server, port, duration);
+	};
+
+	const others = [...servers.keys()].filter(name => name !== baseline);
+	const ratios = new Map<string, Array<{throughput: number; cpu: number}>>(others.map(name => [name, []]));
+	const raw = new Map<string, Measurement[]>([...servers.keys()].map(name => [name, []]));
 	try {
-		for (const name of names) {
-			await load(name, ports[name]!, 2); // Warm-up: JIT and connection set-up.
+		for (const name of servers.keys()) {
+			await run(name, 1); // Warm-up: JIT and connection set-up.
 		}
 
 		for (let round = 0; round < rounds; round++) {
-			// Rotate the order each round so that no variant always runs first or last.
-			for (const [index] of names.entries()) {
-				const name = names[(index + round) % names.length]!;
-				samples.get(name)!.push(await load(name, ports[name]!, seconds));
+			// Each variant is measured right after a run of the baseline, and its ratio is taken
+			// against that run: a shared machine's load drifts between windows seconds apart. The
+			// order rotates each round.
+			for (const [index] of others.entries()) {
+				const name = others[(index + round) % others.length]!;
+				const reference = await run(baseline, seconds);
+				const measured = await run(name, seconds);
+				raw.get(baseline)!.push(reference);
+				raw.get(name)!.push(measured);
+				ratios.get(name)!.push({
+					throughput: measured.requestsPerSecond / reference.requestsPerSecond,
+					cpu: measured.cpuMicrosecondsPerRequest / reference.cpuMicrosecondsPerRequest,
+				});
 			}
 		}
 	} finally {
-		child.disconnect();
-		contextChild.disconnect();
+		main.disconnect();
+		contextual.disconnect();
 	}
 
-	// Ratios are taken within each round, between runs seconds apart, then their median: a
-	// shared machine's load drifts more between rounds than within one.
-	const ratioTo = (name: string, baseline: string) => median(samples.get(name)!.map((value, round) => value / samples.get(baseline)![round]!));
-	console.log(`\nHTTP over loopback: ${rounds} interleaved rounds of ${seconds} s, ${connections} connections; medians\n`);
+	console.log(`\nHTTP over loopback: ${rounds} rounds, each variant ${seconds} s right after ${seconds} s of the hand-written baseline, ${connections} connections; medians\n`);
 	printTable(
-		['variant', 'req/s', 'vs bare Koa', 'vs hand-written', 'rounds (req/s)'],
-		names.map(name => [
-			name,
-			format(median(samples.get(name)!)),
-			format(ratioTo(name, 'bare Koa'), 2),
-			format(ratioTo(name, 'hand-written bearer'), 2),
-			samples.get(name)!.map(sample => format(sample)).join(' '),
-		]),
+		['variant', 'req/s', 'throughput vs hand-written', 'server CPU µs/req', 'CPU vs hand-written'],
+		[...servers.keys()].map(name => {
+			const measurements = raw.get(name)!;
+			const paired = ratios.get(name);
+			return [
+				name,
+				format(median(measurements.map(sample => sample.requestsPerSecond))),
+				paired === undefined ? '1.00' : format(median(paired.map(ratio => ratio.throughput)), 3),
+				format(median(measurements.map(sample => sample.cpuMicrosecondsPerRequest)), 1),
+				paired === undefined ? '1.00' : format(median(paired.map(ratio => ratio.cpu)), 3),
+			];
+		}),
 	);
-	const library = 'koa-stateless-auth';
-	console.log(`\n${library} / hand-written: ${format(ratioTo(library, 'hand-written bearer'), 3)} (target >= 0.97); / koa-passport: ${format(ratioTo(library, 'koa-passport + passport-http-bearer'), 2)}`);
-	console.log('(ratios: median over rounds of the ratio within each round)');
+	const ratioOf = (name: string) => median(ratios.get(name)!.map(ratio => ratio.throughput));
+	console.log(`\nkoa-stateless-auth / hand-written throughput: ${format(ratioOf('koa-stateless-auth'), 3)} (target >= 0.97); hand-written / bare Koa: ${format(1 / ratioOf('bare Koa'), 3)}; koa-stateless-auth / koa-passport: ${format(ratioOf('koa-stateless-auth') / ratioOf('koa-passport + passport-http-bearer'), 2)}`);
 }
 
 /** A Koa context for in-process calls, built by Koa itself from a minimal request. */

@@ -12,6 +12,12 @@ for (const [name, app] of Object.entries(apps)) {
 }
 
 process.send?.(ports);
+// The parent asks for the CPU time before and after each window, for the CPU cost per request.
+process.on('message', message => {
+	if (message === 'cpu') {
+		process.send?.(process.cpuUsage());
+	}
+});
 process.on('disconnect', () => {
 	process.exit(0);
 });

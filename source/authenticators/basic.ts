@@ -1,4 +1,4 @@
-import {Buffer} from 'node:buffer';
+import {Buffer, isUtf8} from 'node:buffer';
 import type {Context} from 'koa';
 import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
 import type {Authorization} from '../authorization.js';
@@ -26,7 +26,6 @@ export type HttpBasicAuthOptions<User> = HttpAuthOptions<User, BasicCredentials>
 const base64Pattern = /^[A-Za-z\d+/]*={0,2}$/;
 // C0 controls, DEL and C1 controls (RFC 7617 §2: user-id and password are text without controls).
 const controlPattern = /[\u0000-\u001F\u007F-\u009F]/;
-const utf8 = new TextDecoder('utf-8', {fatal: true});
 
 /**
 Decode the token68 of `Basic <token68>` strictly: canonical standard Base64, valid UTF-8 (never a
@@ -43,13 +42,12 @@ function decodeBasic(credentials: string): {username: string; password: string} 
 		return undefined;
 	}
 
-	let text: string;
-	try {
-		text = utf8.decode(bytes);
-	} catch {
+	// Validate first (isUtf8 is a fast scan), so that decoding never substitutes U+FFFD.
+	if (!isUtf8(bytes)) {
 		return undefined;
 	}
 
+	const text = bytes.toString('utf8');
 	// RFC 7617 §2: the user-id cannot contain a colon; the password may.
 	const colon = text.indexOf(':');
 	if (colon === -1) {
