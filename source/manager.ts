@@ -430,9 +430,10 @@ export class StatelessAuthManager<
 	defaults<GroupUser = User, GroupToken = Token>(options: GroupOptions<GroupUser, GroupToken>): AuthGroup<GroupUser, GroupToken, StateKey> {
 		const {authenticators, ...routeDefaults} = options;
 		const list = Array.isArray(authenticators) ? [...authenticators as AnyAuthenticator[]] : [authenticators as AnyAuthenticator];
+		// Validated now, like a route's own options, so that a bad default fails at start-up.
 		assertMode(routeDefaults.mode);
-		const groupDefaults = {...routeDefaults, permissions: routeDefaults.permissions} as RouteOptions<unknown, unknown>;
-		normalisePermissions(groupDefaults.permissions);
+		normalisePermissions(routeDefaults.permissions);
+		const groupDefaults = routeDefaults as RouteOptions<unknown, unknown>;
 		return {
 			protect: ((routeOptions?: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null}) =>
 				this.#protect(list, groupDefaults, routeOptions)) as Protect<GroupUser, GroupToken, StateKey>,
