@@ -208,13 +208,17 @@ test('npm start\'s program prints its URL and a curl line, and serves', async t 
 		child.kill();
 		rmSync(directory, {recursive: true, force: true});
 	});
+	// Keep reading stdout to the end: leaving a for-await loop would close the pipe, and the
+	// program's next console.log would die of EPIPE.
 	let output = '';
-	for await (const chunk of child.stdout) {
-		output += String(chunk);
-		if (output.includes('/whoami')) {
-			break;
-		}
-	}
+	await new Promise<void>(resolve => {
+		child.stdout.on('data', (chunk: Buffer) => {
+			output += String(chunk);
+			if (output.includes('/whoami')) {
+				resolve();
+			}
+		});
+	});
 
 	const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
 	t.truthy(url, output);
