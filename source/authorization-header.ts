@@ -107,6 +107,16 @@ RFC 9110 §11.2 (and RFC 6750 §2.1, where it is called b64token):
 */
 const token68Pattern = /^[A-Za-z\d\-._~+/]+=*$/;
 
+/** Whether `value` is token68 (RFC 9110 §11.2): what a Bearer token or `access_token` must be. */
+export function isToken68(value: string): boolean {
+	return token68Pattern.test(value);
+}
+
+/** Whether `value` is an HTTP token (RFC 9110 §5.6.2): what a scheme or a header name must be. */
+export function isToken(value: string): boolean {
+	return value.length > 0 && tokenLength(value) === value.length;
+}
+
 /** Optional whitespace (RFC 9110 §5.6.3) is only space and horizontal tab. */
 function isOws(code: number): boolean {
 	return code === 0x20 || code === 0x09;
@@ -198,7 +208,7 @@ export function parseAuthorizationHeader(
 		return {kind: 'malformed', reason: 'too-long', scheme};
 	}
 
-	if (!token68Pattern.test(credentials)) {
+	if (!isToken68(credentials)) {
 		return {kind: 'malformed', reason: 'invalid-characters', scheme};
 	}
 

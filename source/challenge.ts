@@ -1,3 +1,5 @@
+import {isToken} from './authorization-header.js';
+
 /*
 RFC 9110 §11.3 and §5.6.4:
 	challenge     = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
@@ -8,7 +10,6 @@ RFC 9110 §11.3 and §5.6.4:
 We write every parameter as a quoted-string, escaping `"` and `\`, and accept only printable
 ASCII and spaces so that a header value can never be split or smuggled.
 */
-const tokenPattern = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+$/;
 const printableAsciiPattern = /^[\x20-\x7E]*$/;
 
 /** The `error` codes of RFC 6750 §3.1. */
@@ -18,7 +19,7 @@ export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficien
 Throw a `TypeError` naming the option unless `value` is an HTTP token (a scheme or header name).
 */
 export function assertToken(value: unknown, option: string): asserts value is string {
-	if (typeof value !== 'string' || !tokenPattern.test(value)) {
+	if (typeof value !== 'string' || !isToken(value)) {
 		throw new TypeError(`The \`${option}\` option must be an HTTP token such as "Bearer", got ${JSON.stringify(value)}.`);
 	}
 }

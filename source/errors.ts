@@ -109,6 +109,8 @@ export function isStatelessAuthError(value: unknown): value is StatelessAuthErro
 export const refusals = {
 	noCredentials: () => new StatelessAuthError('No token provided', 401, 'request'),
 	otherScheme: () => new StatelessAuthError('Invalid token type', 401, 'request'),
+	/** The bearer wording for a request with no credentials for the route: none, or another scheme. */
+	missing: (reason: 'absent' | 'other-scheme') => (reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme()),
 	malformed: () => new StatelessAuthError('Malformed authorization header', 400, 'request'),
 	invalidToken: () => new StatelessAuthError('Invalid token', 401, 'token'),
 	expired: (tokenType: string) => new StatelessAuthError(`${tokenType} token expired`, 401, 'token'),

@@ -1,7 +1,6 @@
 import type {AsyncLocalStorage} from 'node:async_hooks';
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
 import type {Authenticator, NoCredentials} from './authenticator.js';
-import {token68Missing} from './authenticators/bearer.js';
 import type {BearerErrorCode} from './challenge.js';
 import {ConfigurationError, isStatelessAuthError, refusals, StatelessAuthError} from './errors.js';
 import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
@@ -89,7 +88,7 @@ export function createGuard<User, Token, StateKey extends string>(
 	}
 
 	const count = authenticators.length;
-	const missing = (reason: NoCredentials) => (first.missing === undefined ? token68Missing(reason) : first.missing(reason));
+	const missing = (reason: NoCredentials) => (first.missing === undefined ? refusals.missing(reason) : first.missing(reason));
 	// One field line per scheme (RFC 9110 §11.6.1), built once.
 	const advertised = authenticators.map(authenticator => authenticator.challenge()).filter(challenge => challenge !== undefined);
 	const [onlyChallenge] = advertised;

@@ -1,5 +1,6 @@
 import type {Context} from 'koa';
-import type {Authenticator, AuthenticatorResult, ChallengeParameters, NoCredentials} from '../authenticator.js';
+import {isToken68} from '../authorization-header.js';
+import type {Authenticator, AuthenticatorResult, ChallengeParameters} from '../authenticator.js';
 import {formatChallenge, type BearerErrorCode} from '../challenge.js';
 import {ConfigurationError, refusals, StatelessAuthError} from '../errors.js';
 import type {ActivatableUser, ExpirableToken} from '../mixins.js';
@@ -72,11 +73,6 @@ export function createToken68Challenges(scheme: string, realm: string | undefine
 		: formatChallenge(scheme, {realm, error: parameters.error, scope: parameters.scope});
 }
 
-/** The bearer refusals when no credentials were found. */
-export function token68Missing(reason: NoCredentials): StatelessAuthError {
-	return reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme();
-}
-
 /** Reject a user that is missing or inactive, like an unknown token. */
 export function checkUser<User>(user: User | null | undefined): User {
 	if (user === null || user === undefined) {
@@ -91,15 +87,13 @@ export function checkUser<User>(user: User | null | undefined): User {
 	return user;
 }
 
-const token68Pattern = /^[A-Za-z\d\-._~+/]+=*$/;
-
 /** One `access_token` from the query or a form body: a string, or a 400 for a repeated or malformed one. */
 function readTokenParameter(value: unknown, maxLength: number): string | undefined {
 	if (value === undefined) {
 		return undefined;
 	}
 
-	if (typeof value !== 'string' || value.length > maxLength || !token68Pattern.test(value)) {
+	if (typeof value !== 'string' || value.length > maxLength || !isToken68(value)) {
 		throw refusals.malformed();
 	}
 
@@ -232,6 +226,6 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		securityScheme: {type: 'http', scheme: isBearer ? 'bearer' : authType},
 		authenticate,
 		challenge: createToken68Challenges(authType, realm),
-		missing: token68Missing,
+		missing: refusals.missing,
 	};
 }

@@ -1,9 +1,9 @@
 import type {Context} from 'koa';
 import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult} from '../authenticator.js';
-import {StatelessAuthError} from '../errors.js';
 import {isPromiseLike} from '../promise-like.js';
-import {checkUser, createToken68Challenges, missingLoader, token68Missing, type ApiKeyLoader} from './bearer.js';
+import {refusals, StatelessAuthError} from '../errors.js';
+import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader} from './bearer.js';
 import {createToken68Reader} from './token68-scheme.js';
 
 export type TokenKeySettings = {
@@ -46,7 +46,7 @@ export function createTokenKeyAuthenticator<User>(
 			return isPromiseLike(user) ? resolve(user) : {ok: true, user: checkUser(user), token: undefined};
 		},
 		challenge: createToken68Challenges(scheme, realm),
-		missing: token68Missing,
+		missing: refusals.missing,
 	};
 }
 
