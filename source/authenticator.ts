@@ -16,6 +16,19 @@ export type AuthenticatorResult<User, Token> =
 	| {readonly ok: true; readonly user: User; readonly token: Token}
 	| {readonly ok: false; readonly reason: NoCredentials};
 
+/**
+What the guard hands every authenticator, and what the library's authenticators hand the
+application's callbacks (loaders, `authenticate`, `readPermissions`) as their last argument.
+*/
+export type LoaderOptions = {
+	/**
+	Aborted when the route's `loaderTimeout` passes before the callback settled: pass it on to a
+	database query or `fetch` to cancel the work, whose result would be discarded anyway. Never
+	aborted on a route without a timeout.
+	*/
+	readonly signal: AbortSignal;
+};
+
 /** Parameters of a challenge built for a refusal. */
 export type ChallengeParameters = {
 	/** The RFC 6750 `error` code, for schemes that have one. */
@@ -32,10 +45,12 @@ export type SecuritySchemeObject =
 /**
 The contract every way of authenticating satisfies, so that a route can run one or several.
 
-- `authenticate(ctx)` resolves the request's principal, or says that the request carries no
-  credentials for this authenticator, or throws (or rejects with) a `StatelessAuthError` when
-  credentials meant for it are malformed or not accepted. It may answer synchronously. Anything
-  else it throws is an internal failure: a generic 500 whose `cause` it is.
+- `authenticate(ctx, options)` resolves the request's principal, or says that the request carries
+  no credentials for this authenticator, or throws (or rejects with) a `StatelessAuthError` when
+  credentials meant for it are malformed or not accepted. It may answer synchronously. A falsy
+  principal is refused like an unknown token; anything else it throws, or an answer of another
+  shape, is an internal failure: a generic 500 whose `cause` it is. `options.signal` is aborted
+  when the route's `loaderTimeout` passes.
 - `challenge(parameters)` gives the `WWW-Authenticate` value to send with a refusal, or
   `undefined` for an authenticator that does not advertise itself.
 - `missing(reason)`, when present, is the refusal to send when no authenticator of the route found
@@ -45,7 +60,7 @@ The contract every way of authenticating satisfies, so that a route can run one 
 export type Authenticator<User, Token = undefined> = {
 	readonly securitySchemeName: string;
 	readonly securityScheme: SecuritySchemeObject;
-	authenticate(ctx: Context): AuthenticatorResult<User, Token> | PromiseLike<AuthenticatorResult<User, Token>>;
+	authenticate(ctx: Context, options: LoaderOptions): AuthenticatorResult<User, Token> | PromiseLike<AuthenticatorResult<User, Token>>;
 	challenge(parameters?: ChallengeParameters): string | undefined;
 	missing?(reason: NoCredentials): StatelessAuthError;
 };

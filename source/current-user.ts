@@ -15,9 +15,10 @@ export function requestStorage(): AsyncLocalStorage<RequestStore> {
 
 /**
 The user of the request in progress, from anywhere in its async call chain (a service, a
-repository), or `undefined` outside a protected request or in an anonymous one. Needs
-`asyncContext: true` on the manager; without it, it throws, rather than answer `undefined` for
-every request.
+repository), or `undefined` in an anonymous request (an optional or opted-out route). It throws
+anywhere else: outside a route protected by a manager created with `asyncContext: true` (a route of
+another manager, a public route, a background job), rather than answer `undefined` where no one
+asked who the user is.
 
 @example
 ```
@@ -29,9 +30,10 @@ const user = currentUser<User>();
 // The type argument names what the application's routes resolve; it is a statement, not a check.
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
 export function currentUser<User = unknown>(): User | undefined {
-	if (storage === undefined) {
-		throw new ConfigurationError('currentUser() needs a StatelessAuthManager created with `asyncContext: true`.');
+	const store = storage?.getStore();
+	if (store === undefined) {
+		throw new ConfigurationError('currentUser() was called outside a route of a StatelessAuthManager created with `asyncContext: true`.');
 	}
 
-	return storage.getStore()?.user as User | undefined;
+	return store.user as User | undefined;
 }

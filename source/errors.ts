@@ -1,3 +1,5 @@
+import {isToken} from './authorization-header.js';
+
 /**
 What kind of failure a {@link StatelessAuthError} reports: `'request'` (the request carries no
 usable credentials), `'token'` (credentials were read but not accepted), `'scope'` (authenticated,
@@ -27,13 +29,54 @@ function capitalise(value: string): string {
 	return value.charAt(0).toUpperCase() + value.slice(1);
 }
 
+function assertStatus(code: unknown): asserts code is number {
+	if (!Number.isInteger(code) || (code as number) < 400 || (code as number) > 599) {
+		throw new TypeError(`A StatelessAuthError's code must be an HTTP error status from 400 to 599, got ${String(code)}.`);
+	}
+}
+
+// What Node's `setHeader` accepts (its checkInvalidHeaderChar): tab, printable ASCII and obs-text.
+// Anything else (CR, LF, NUL, a character above U+00FF) makes Node throw ERR_INVALID_CHAR, which
+// inside Koa's own error handler would take the process down.
+const headerValuePattern = /^[\t\x20-\x7E\x80-\xFF]*$/;
+
+/** A frozen copy of `headers`, or a `TypeError` naming the first header Node would refuse. */
+function copyHeaders(headers: unknown): Readonly<ErrorHeaders> {
+	if (headers === undefined) {
+		return emptyHeaders;
+	}
+
+	if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+		throw new TypeError(`A StatelessAuthError's headers must be an object of header names and values, got ${typeof headers}.`);
+	}
+
+	const copy: ErrorHeaders = {};
+	for (const [name, value] of Object.entries(headers)) {
+		if (!isToken(name)) {
+			throw new TypeError(`A StatelessAuthError's header name ${JSON.stringify(name)} is not an HTTP token.`);
+		}
+
+		const values: unknown[] = Array.isArray(value) ? value : [value];
+		if (!values.every(item => typeof item === 'string' && headerValuePattern.test(item))) {
+			throw new TypeError(`A StatelessAuthError's header "${name}" must be a string (or a list of strings) of printable Latin-1 without CR, LF or other control characters.`);
+		}
+
+		copy[name] = Array.isArray(value) ? Object.freeze([...value as string[]]) as string[] : value as string;
+	}
+
+	return Object.freeze(copy);
+}
+
+const emptyHeaders: Readonly<ErrorHeaders> = Object.freeze({});
+
 /**
 The error every refusal of this library is, and the one a loader throws to refuse a request with a
 message of its own.
 
 It carries Koa's error contract (`status`, `expose`, `headers`), so Koa's default error handler
 already answers with the right status, message and challenge; {@link authErrorHandler} turns it into
-the application's JSON.
+the application's JSON. Everything is checked when it is made: the status is an error status (and
+stays one: assigning another throws), and each header is one Node can send.
 
 @example
 ```
@@ -50,18 +93,13 @@ auth.tokenLoader(async token => {
 export class StatelessAuthError extends Error {
 	/** The message without its type, such as `Invalid token`. */
 	readonly msg: string;
-	/** The HTTP status code the error answers with, 400 to 599. */
-	readonly code: number;
 	/** What kind of failure this is. */
 	readonly type: StatelessAuthErrorType;
 	/** The capitalised type, `" error: "` and the message, such as `Token error: Invalid token`. Also `message`. */
 	readonly fullMsg: string;
-	/** The HTTP status code, for Koa; the same as `code`. */
-	status: number;
-	/** Whether the message may be shown to a client (true below 500), for Koa. */
-	readonly expose: boolean;
-	/** Response headers, for Koa; holds the `WWW-Authenticate` challenge of the route once refused. */
-	headers: ErrorHeaders;
+	/** Response headers, for Koa: a frozen object, checked when the error was made. */
+	readonly headers: Readonly<ErrorHeaders>;
+	#status: number;
 
 	/**
 	@param msg - The message, without its type.
@@ -69,20 +107,44 @@ export class StatelessAuthError extends Error {
 	@param type - The kind of failure.
 	*/
 	constructor(msg: string, code = 401, type: StatelessAuthErrorType = 'token', options: StatelessAuthErrorOptions = {}) {
-		if (!Number.isInteger(code) || code < 400 || code > 599) {
-			throw new TypeError(`A StatelessAuthError's code must be an HTTP error status from 400 to 599, got ${String(code)}.`);
+		assertStatus(code);
+		if (typeof msg !== 'string' || typeof type !== 'string') {
+			throw new TypeError(`A StatelessAuthError's msg and type must be strings, got ${typeof msg} and ${typeof type}.`);
 		}
 
+		const headers = copyHeaders((options as StatelessAuthErrorOptions | undefined)?.headers);
 		const fullMsg = `${capitalise(type)} error: ${msg}`;
 		super(fullMsg, 'cause' in options ? {cause: options.cause} : undefined);
 		this.name = 'StatelessAuthError';
 		this.msg = msg;
-		this.code = code;
 		this.type = type;
 		this.fullMsg = fullMsg;
-		this.status = code;
-		this.expose = code < 500;
-		this.headers = {...options.headers};
+		this.#status = code;
+		this.headers = headers;
+	}
+
+	/** The HTTP status code the error answers with, 400 to 599. */
+	get code(): number {
+		return this.#status;
+	}
+
+	/**
+	The HTTP status code, for Koa; the same as `code`. Koa's error handler assigns it again; assigning
+	anything but an HTTP error status (400 to 599) throws a `TypeError`, so a refusal can never leave
+	with a success status.
+	*/
+	get status(): number {
+		return this.#status;
+	}
+
+	set status(value: number) {
+		assertStatus(value);
+		this.#status = value;
+	}
+
+	/** Whether the message may be shown to a client (true below 500), for Koa. */
+	get expose(): boolean {
+		return this.#status < 500;
 	}
 
 	/** Recognises errors of this class, also those made by another copy of this package. */
@@ -116,6 +178,78 @@ export const refusals = {
 	expired: (tokenType: string) => new StatelessAuthError(`${tokenType} token expired`, 401, 'token'),
 	internal: (cause: unknown) => new StatelessAuthError('Internal server error', 500, 'server', {cause}),
 } as const;
+
+/** The generic message of a 5xx: nothing of what went wrong reaches the client. */
+function genericMessage(status: number): string {
+	return status === 503 ? 'Service unavailable' : 'Internal server error';
+}
+
+// Answers this library made itself: already checked, never handed out before they were thrown.
+const answers = new WeakSet<StatelessAuthError>();
+
+function remember(error: StatelessAuthError): StatelessAuthError {
+	answers.add(error);
+	return error;
+}
+
+/**
+The error to answer with for `thrown`, which may be anything an application threw, or an error of
+ours that an application kept, shared or changed. Never the thrown object itself: a new
+`StatelessAuthError` with its status, msg and type and the headers given (the route's challenge
+added), so that an instance a loader shares between requests is never written to. A 5xx keeps only
+its status and headers, with a generic message, and has the thrown error as its cause. Anything
+that cannot be answered as it stands (not one of our errors, a status or header Koa or Node would
+refuse, a property that throws when read) becomes a generic 500 whose cause it is.
+*/
+export function answerFor(thrown: unknown, challenge?: (status: number, type: string) => string | string[] | undefined): StatelessAuthError {
+	try {
+		if (!isStatelessAuthError(thrown)) {
+			return remember(refusals.internal(thrown));
+		}
+
+		const {status, msg, type, headers} = thrown;
+		assertStatus(status);
+		const own = challenge?.(status, type);
+		if (own === undefined && answers.has(thrown)) {
+			return thrown;
+		}
+
+		const withChallenge = own === undefined ? headers : {...headers, 'WWW-Authenticate': own};
+		if (status >= 500) {
+			return remember(new StatelessAuthError(genericMessage(status), status, 'server', {cause: thrown, headers: withChallenge}));
+		}
+
+		const cause: unknown = thrown.cause;
+		return remember(new StatelessAuthError(msg, status, type, {headers: withChallenge, ...(cause === undefined ? {} : {cause})}));
+	} catch (problem) {
+		// The thrown error could not be read or answered: a generic 500 that says why, on app.emit('error').
+		const detail = problem instanceof Error ? problem.message : 'a property threw when read';
+		return remember(refusals.internal(new TypeError(`A thrown StatelessAuthError could not be answered as it stands: ${detail}`, {cause: thrown})));
+	}
+}
+
+/**
+The cause of the 503 a route answers when its loaders or callbacks have not settled within the
+`loaderTimeout`; emitted on `app.on('error')`.
+*/
+export class LoaderTimeoutError extends Error {
+	/** The timeout that passed, in milliseconds. */
+	readonly timeout: number;
+
+	constructor(timeout: number) {
+		super(`koa-stateless-auth: a loader or authenticate callback did not settle within ${timeout} ms; the request was answered 503 and its late result will be discarded.`);
+		this.name = 'LoaderTimeoutError';
+		this.timeout = timeout;
+	}
+}
+
+/** The 503 of a loader that did not settle in time, with `Retry-After` (whole seconds, at least 1). */
+export function loaderTimedOut(timeout: number): StatelessAuthError {
+	return remember(new StatelessAuthError(genericMessage(503), 503, 'server', {
+		cause: new LoaderTimeoutError(timeout),
+		headers: {'Retry-After': String(Math.max(1, Math.ceil(timeout / 1000)))},
+	}));
+}
 
 /**
 A mistake in how the application set the library up (a loader never registered, no manager on the

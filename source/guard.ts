@@ -1,8 +1,8 @@
 import type {AsyncLocalStorage} from 'node:async_hooks';
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
-import type {Authenticator, NoCredentials} from './authenticator.js';
+import type {Authenticator, AuthenticatorResult, LoaderOptions, NoCredentials} from './authenticator.js';
 import type {BearerErrorCode} from './challenge.js';
-import {ConfigurationError, isStatelessAuthError, refusals, StatelessAuthError} from './errors.js';
+import {answerFor, ConfigurationError, loaderTimedOut, LoaderTimeoutError, refusals, StatelessAuthError} from './errors.js';
 import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
 import {attachRouteSecurity, describeRoute} from './openapi.js';
 import {isPromiseLike} from './promise-like.js';
@@ -46,17 +46,19 @@ export type GuardSettings<User, Token, StateKey extends string> = {
 	readonly permissions: NormalisedPermissions | undefined;
 	readonly readPermissions: PermissionsReader<User, Token>;
 	readonly storage: AsyncLocalStorage<{readonly user: unknown}> | undefined;
+	/** Milliseconds the callbacks of one request may take, or `undefined` for no limit. */
+	readonly loaderTimeout: number | undefined;
 };
 
 /** Which RFC 6750 `error` a refusal's challenge carries, decided by its status and type. */
-function challengeErrorFor(error: StatelessAuthError): BearerErrorCode | 'none' | undefined {
-	switch (error.status) {
+function challengeErrorFor(status: number, type: string): BearerErrorCode | 'none' | undefined {
+	switch (status) {
 		case 400: {
 			return 'invalid_request';
 		}
 
 		case 401: {
-			return error.type === 'request' ? 'none' : 'invalid_token';
+			return type === 'request' ? 'none' : 'invalid_token';
 		}
 
 		case 403: {
@@ -70,18 +72,92 @@ function challengeErrorFor(error: StatelessAuthError): BearerErrorCode | 'none' 
 	}
 }
 
+// Handed to callbacks on routes without a timeout: a signal that is never aborted, shared.
+const untimed: LoaderOptions = Object.freeze({signal: new AbortController().signal});
+
+/**
+The time limit of one request's callbacks, with the signal handed to them. The timer starts at the
+first callback that answers with a promise (a synchronous answer cannot hang), and the
+`AbortController` is made only if a callback reads `signal`.
+*/
+class Deadline implements LoaderOptions {
+	readonly #timeout: number;
+	#controller: AbortController | undefined;
+	#timer: ReturnType<typeof setTimeout> | undefined;
+	#expiry: Promise<never> | undefined;
+	#expired = false;
+
+	constructor(timeout: number) {
+		this.#timeout = timeout;
+	}
+
+	get signal(): AbortSignal {
+		if (this.#controller === undefined) {
+			this.#controller = new AbortController();
+			if (this.#expired) {
+				this.#controller.abort(new LoaderTimeoutError(this.#timeout));
+			}
+		}
+
+		return this.#controller.signal;
+	}
+
+	/** `pending`, or the 503 of a timeout if it has not settled in time; its late result is dropped. */
+	async race<T>(pending: PromiseLike<T>): Promise<T> {
+		this.#expiry ??= new Promise<never>((_resolve, reject) => {
+			this.#timer = setTimeout(() => {
+				this.#expired = true;
+				const error = loaderTimedOut(this.#timeout);
+				this.#controller?.abort(error.cause);
+				reject(error);
+			}, this.#timeout);
+		});
+		return Promise.race([pending, this.#expiry]);
+	}
+
+	clear(): void {
+		if (this.#timer !== undefined) {
+			clearTimeout(this.#timer);
+		}
+	}
+}
+
+/**
+What an authenticator answered, checked: whatever a custom authenticator (or an application's
+callback behind it) hands back is untrusted. A falsy principal is an unknown one; an answer of
+another shape is a broken contract, an internal failure.
+*/
+function checkResult<User, Token>(result: unknown): AuthenticatorResult<User, Token> {
+	const answer = result as Partial<{ok: unknown; user: unknown}> | null | undefined;
+	if (answer?.ok === false) {
+		return answer as AuthenticatorResult<User, Token>;
+	}
+
+	if (answer?.ok !== true) {
+		throw new TypeError('An authenticator answered neither {ok: true, user, token} nor {ok: false, reason}.');
+	}
+
+	if (!answer.user) {
+		throw refusals.invalidToken();
+	}
+
+	return answer as AuthenticatorResult<User, Token>;
+}
+
 /**
 The middleware around a route's authenticators, tried in order: the first that resolves a
 principal wins, and its principal goes on `ctx.state`; when credentials meant for one are present
 but wrong, its refusal is the answer (no falling through to the next, or to anonymous); when none
-found credentials, one 401 carries every challenge. Then the permissions. A refusal leaves with its
-authenticator's challenge and is reported; any other failure (a loader that throws) becomes a
-generic 500 whose cause it is; a configuration mistake passes through untouched.
+found credentials, one 401 carries every challenge (or, on an optional route, the request goes on
+anonymously). Then the permissions. A refusal leaves as a new error carrying its authenticator's
+challenge, and is reported; any other failure (a loader that throws) becomes a generic 500 whose
+cause it is; callbacks that take longer than the timeout, a 503; a configuration mistake passes
+through untouched.
 */
 export function createGuard<User, Token, StateKey extends string>(
 	settings: GuardSettings<User, Token, StateKey>,
 ): AuthMiddleware<User, Token, StateKey> {
-	const {authenticators, stateKey, reporter, mode, permissions, readPermissions, storage} = settings;
+	const {authenticators, stateKey, reporter, mode, permissions, readPermissions, storage, loaderTimeout} = settings;
 	const [first] = authenticators;
 	if (first === undefined) {
 		throw new TypeError('A protected route needs at least one authenticator; use `authenticators: null` to opt out of authentication.');
@@ -93,21 +169,28 @@ export function createGuard<User, Token, StateKey extends string>(
 	const advertised = authenticators.map(authenticator => authenticator.challenge()).filter(challenge => challenge !== undefined);
 	const [onlyChallenge] = advertised;
 	const noCredentialsChallenge = advertised.length === 1 && onlyChallenge !== undefined ? onlyChallenge : advertised;
-
-	function refuse(ctx: Context, thrown: unknown, authenticator: Authenticator<User, Token> | undefined): unknown {
-		if (thrown instanceof ConfigurationError) {
-			return thrown;
-		}
-
-		const error = isStatelessAuthError(thrown) ? thrown : refusals.internal(thrown);
-		const code = authenticator === undefined ? undefined : challengeErrorFor(error);
-		const challenge = code === undefined
+	const scope = permissions?.scope;
+	type ChallengeFor = (status: number, type: string) => string | string[] | undefined;
+	// The "no credentials" refusal carries every challenge, whatever its wording.
+	const noCredentials: ChallengeFor = status => (status < 500 ? noCredentialsChallenge : undefined);
+	// A refusal by one authenticator carries its own challenge, with the RFC 6750 error its status means.
+	const challenges: ChallengeFor[] = authenticators.map(authenticator => (status, type) => {
+		const code = challengeErrorFor(status, type);
+		return code === undefined
 			? undefined
-			: authenticator?.challenge(code === 'none' ? undefined : {error: code, ...(code === 'insufficient_scope' && permissions ? {scope: permissions.scope} : {})});
-		if (challenge !== undefined) {
-			error.headers = {...error.headers, 'WWW-Authenticate': challenge};
+			: authenticator.challenge(code === 'none' ? undefined : {error: code, ...(code === 'insufficient_scope' && scope !== undefined ? {scope} : {})});
+	});
+
+	function refuse(ctx: Context, thrown: unknown, challengeFor: ChallengeFor | undefined): unknown {
+		try {
+			if (thrown instanceof ConfigurationError) {
+				return thrown;
+			}
+		} catch {
+			// A thrown Proxy whose traps throw: answerFor makes it a generic 500.
 		}
 
+		const error = answerFor(thrown, challengeFor);
 		if (error.status < 500) {
 			reporter.unauthorized(ctx, error);
 		}
@@ -116,19 +199,21 @@ export function createGuard<User, Token, StateKey extends string>(
 	}
 
 	return attachRouteSecurity(async function authenticate(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
-		let current: Authenticator<User, Token> | undefined;
+		let current = -1;
 		let found: {readonly user: User; readonly token: Token} | undefined;
 		let otherScheme = false;
+		const deadline = loaderTimeout === undefined ? undefined : new Deadline(loaderTimeout);
+		const options = deadline ?? untimed;
 		try {
 			// An indexed loop: for-of allocates an iterator per request on this hot path.
 			for (let index = 0; index < count; index++) {
-				const authenticator = authenticators[index] as Authenticator<User, Token>;
-				current = authenticator;
-				let result = authenticator.authenticate(ctx);
+				current = index;
+				let result = (authenticators[index] as Authenticator<User, Token>).authenticate(ctx, options);
 				if (isPromiseLike(result)) {
-					result = await result;
+					result = await (deadline === undefined ? result : deadline.race(result));
 				}
 
+				result = checkResult(result);
 				if (result.ok) {
 					found = result;
 					break;
@@ -138,9 +223,9 @@ export function createGuard<User, Token, StateKey extends string>(
 			}
 
 			if (found !== undefined && permissions !== undefined) {
-				let allowed = checkPermissions(readPermissions(found.user, found.token), permissions);
+				let allowed = checkPermissions(readPermissions(found.user, found.token, options), permissions);
 				if (isPromiseLike(allowed)) {
-					allowed = await allowed;
+					allowed = await (deadline === undefined ? allowed : deadline.race(allowed));
 				}
 
 				if (!allowed) {
@@ -148,18 +233,19 @@ export function createGuard<User, Token, StateKey extends string>(
 				}
 			}
 		} catch (error) {
-			throw refuse(ctx, error, current);
+			throw refuse(ctx, error, challenges[current]);
+		} finally {
+			deadline?.clear();
 		}
 
 		if (found === undefined) {
-			if (mode === 'optional' && !otherScheme) {
+			// Rule 7: another scheme is no credentials, so an optional route serves it anonymously.
+			if (mode === 'optional') {
 				await (storage === undefined ? next() : storage.run({user: undefined}, next));
 				return;
 			}
 
-			const error = missing(otherScheme ? 'other-scheme' : 'absent');
-			error.headers = {...error.headers, 'WWW-Authenticate': noCredentialsChallenge};
-			throw refuse(ctx, error, undefined);
+			throw refuse(ctx, missing(otherScheme ? 'other-scheme' : 'absent'), noCredentials);
 		}
 
 		const state = ctx.state as Record<string, unknown>;

@@ -54,6 +54,15 @@ type CommonOptions = {
 	*/
 	readonly tokenSources?: TokenSources;
 	/**
+	How long, in milliseconds, a request's loaders and callbacks (token, user and API-key loaders,
+	`authenticate` callbacks, `readPermissions`) may take together before the request is answered
+	503 with `Retry-After`, the timeout is emitted on `app.on('error')` and their late result is
+	discarded; their `signal` is then aborted. `false` waits for ever. Each route may say otherwise.
+
+	@default 10000
+	*/
+	readonly loaderTimeout?: number | false;
+	/**
 	Keep the user of each request in an `AsyncLocalStorage`, for `currentUser()`. Off by default:
 	on Node 20 a live `AsyncLocalStorage` slows every promise of the process a little.
 
@@ -116,6 +125,12 @@ export type RouteOptions<User, Token> = {
 	@default 'required'
 	*/
 	readonly mode?: AuthMode;
+	/**
+	How long, in milliseconds, this route's callbacks may take before a 503; `false` for no limit.
+
+	@default the group's, else the manager's
+	*/
+	readonly loaderTimeout?: number | false;
 };
 
 /** Options of one route's {@link StatelessAuthManager.tokenRequired}. */
@@ -227,6 +242,17 @@ function assertTokenType(value: unknown, option: string): asserts value is strin
 	}
 }
 
+/** The default `loaderTimeout`: far beyond any healthy datastore's answer, well within a client's patience. */
+const defaultLoaderTimeout = 10_000;
+// setTimeout's longest delay; a longer one would fire at once.
+const longestTimeout = 2_147_483_647;
+
+function assertLoaderTimeout(value: unknown): asserts value is number | false | undefined {
+	if (value !== undefined && value !== false && !(typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= longestTimeout)) {
+		throw new TypeError(`The \`loaderTimeout\` option must be a number of milliseconds from 1 to ${longestTimeout}, or false, got ${JSON.stringify(value)}.`);
+	}
+}
+
 function assertMode(value: unknown): asserts value is AuthMode | undefined {
 	if (value !== undefined && value !== 'required' && value !== 'optional') {
 		throw new TypeError(`The \`mode\` option must be 'required' or 'optional', got ${JSON.stringify(value)}.`);
@@ -277,6 +303,7 @@ export class StatelessAuthManager<
 	readonly #tokenSources: TokenSources;
 	readonly #stateKey: StateKey;
 	readonly #asyncContext: boolean;
+	readonly #loaderTimeout: number | false;
 	#defaultBearer: Authenticator<User, Token> | undefined;
 	#tokenKey: Authenticator<User> | undefined;
 	readonly #reporter: GuardReporter<unknown> = {
@@ -304,7 +331,9 @@ export class StatelessAuthManager<
 			stateKey = 'currentUser',
 			tokenSources = {},
 			asyncContext = false,
+			loaderTimeout = defaultLoaderTimeout,
 		} = (options ?? {}) as CommonOptions & {stateKey?: string};
+		assertLoaderTimeout(loaderTimeout);
 		assertToken(header, 'header');
 		assertToken(authType, 'authType');
 		assertTokenType(tokenType, 'tokenType');
@@ -328,6 +357,7 @@ export class StatelessAuthManager<
 		this.#tokenSources = {...tokenSources};
 		this.#stateKey = stateKey as StateKey;
 		this.#asyncContext = asyncContext;
+		this.#loaderTimeout = loaderTimeout;
 		this.protect = ((routeOptions?: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null}) =>
 			this.#protect([this.#bearerDefault()], {}, routeOptions)) as Protect<User, Token, StateKey>;
 	}
@@ -432,6 +462,7 @@ export class StatelessAuthManager<
 		const list = Array.isArray(authenticators) ? [...authenticators as AnyAuthenticator[]] : [authenticators as AnyAuthenticator];
 		// Validated now, like a route's own options, so that a bad default fails at start-up.
 		assertMode(routeDefaults.mode);
+		assertLoaderTimeout(routeDefaults.loaderTimeout);
 		normalisePermissions(routeDefaults.permissions);
 		const groupDefaults = routeDefaults as RouteOptions<unknown, unknown>;
 		return {
@@ -459,9 +490,11 @@ export class StatelessAuthManager<
 		groupOptions: RouteOptions<unknown, unknown>,
 		routeOptions: ProtectOptions<readonly AuthenticatorEntry[], AuthMode, unknown, unknown> | {authenticators: null} | undefined = {},
 	): Middleware<never, DefaultContext, unknown> {
+		const storage = this.#asyncContext ? requestStorage() : undefined;
 		if (routeOptions.authenticators === null) {
+			// Anonymous, and inside the storage, so that currentUser() answers undefined here.
 			return attachRouteSecurity(async function publicRoute(_ctx, next) {
-				await next();
+				await (storage === undefined ? next() : storage.run({user: undefined}, next));
 			}, {security: [], securitySchemes: {}});
 		}
 
@@ -477,13 +510,20 @@ export class StatelessAuthManager<
 			}
 		}
 
-		// A `Token` key where the route does not take them is a clear 403, not "Invalid token type".
-		if (!authenticators.some(authenticator => authenticator.securitySchemeName === 'tokenAuth')) {
+		const {
+			mode = groupOptions.mode ?? 'required',
+			permissions = groupOptions.permissions,
+			readPermissions = groupOptions.readPermissions,
+			loaderTimeout = groupOptions.loaderTimeout ?? this.#loaderTimeout,
+		} = own;
+		assertMode(mode);
+		assertLoaderTimeout(loaderTimeout);
+		// A `Token` key where a route requires credentials but does not take keys is a clear 403, not
+		// "Invalid token type". On an optional route it is another scheme, served anonymously (rule 7).
+		if (mode === 'required' && !authenticators.some(authenticator => authenticator.securitySchemeName === 'tokenAuth')) {
 			authenticators.push(createTokenKeyRefuser(this.#lowerCaseHeader, this.#loaders));
 		}
 
-		const {mode = groupOptions.mode ?? 'required', permissions = groupOptions.permissions, readPermissions = groupOptions.readPermissions} = own;
-		assertMode(mode);
 		if (readPermissions !== undefined) {
 			assertFunction(readPermissions, 'readPermissions');
 		}
@@ -495,7 +535,8 @@ export class StatelessAuthManager<
 			mode,
 			permissions: normalisePermissions(permissions),
 			readPermissions: readPermissions ?? readUserPermissions,
-			storage: this.#asyncContext ? requestStorage() : undefined,
+			storage,
+			loaderTimeout: loaderTimeout === false ? undefined : loaderTimeout,
 		}) as Middleware<never, DefaultContext, unknown>;
 	}
 }

@@ -1,3 +1,4 @@
+import type {LoaderOptions} from './authenticator.js';
 import {isPromiseLike} from './promise-like.js';
 
 /**
@@ -10,11 +11,13 @@ export type PermissionRequirement =
 
 /**
 Reads what a principal may do. The default reads `user.permissions` (an array, a `Set` or any
-iterable of strings); pass one to read scopes carried by the token record instead.
+iterable of strings); pass one to read scopes carried by the token record instead. Like a loader,
+it counts towards the route's `loaderTimeout`, and gets its `signal` as the last argument.
 */
 export type PermissionsReader<User, Token> = (
 	user: User,
 	token: Token,
+	options: LoaderOptions,
 ) => Iterable<string> | null | undefined | Promise<Iterable<string> | null | undefined>;
 
 export type NormalisedPermissions = {

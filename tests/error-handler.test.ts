@@ -38,8 +38,9 @@ test('a 5xx is answered generically and emitted on the app', async t => {
 	const url = await listen(t, app);
 	const response = await fetch(url);
 	t.is(response.status, 503);
-	t.deepEqual(await response.json(), {error: 'Server error: Internal server error'});
-	t.deepEqual(emitted, [failure]);
+	t.deepEqual(await response.json(), {error: 'Server error: Service unavailable'});
+	t.is(emitted.length, 1);
+	t.is((emitted[0] as Error).cause, failure, 'what went wrong is the cause of what is emitted');
 });
 
 test('a 4xx is not emitted on the app', async t => {

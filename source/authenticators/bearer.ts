@@ -1,24 +1,31 @@
 import type {Context} from 'koa';
 import {isToken68} from '../authorization-header.js';
-import type {Authenticator, AuthenticatorResult, ChallengeParameters} from '../authenticator.js';
+import type {Authenticator, AuthenticatorResult, ChallengeParameters, LoaderOptions} from '../authenticator.js';
 import {formatChallenge, type BearerErrorCode} from '../challenge.js';
 import {ConfigurationError, refusals, StatelessAuthError} from '../errors.js';
 import type {ActivatableUser, ExpirableToken} from '../mixins.js';
 import {isPromiseLike} from '../promise-like.js';
 import {createToken68Reader, type Missing} from './token68-scheme.js';
 
-/** Finds the stored record of a token, or answers `null`/`undefined` when there is none. */
+/** What a loader may answer for "unknown": any falsy value. */
+export type Unknown = null | undefined | false | 0 | '';
+
+/**
+Finds the stored record of a token (an object), or answers a falsy value when there is none. The
+last argument carries the `signal` that the route's `loaderTimeout` aborts.
+*/
 export type TokenLoader<Token> = (
 	token: string,
 	tokenType: string,
 	authType: string,
-) => Token | null | undefined | Promise<Token | null | undefined>;
+	options: LoaderOptions,
+) => Token | Unknown | Promise<Token | Unknown>;
 
-/** Finds the user a token record belongs to, or answers `null`/`undefined` when there is none. */
-export type UserLoader<Token, User> = (token: Token) => User | null | undefined | Promise<User | null | undefined>;
+/** Finds the user (an object) a token record belongs to, or answers a falsy value when there is none. */
+export type UserLoader<Token, User> = (token: Token, options: LoaderOptions) => User | Unknown | Promise<User | Unknown>;
 
-/** Finds the user an `Authorization: Token KEY` key belongs to, or answers `null`/`undefined`. */
-export type ApiKeyLoader<User> = (key: string) => User | null | undefined | Promise<User | null | undefined>;
+/** Finds the user (an object) an `Authorization: Token KEY` key belongs to, or answers a falsy value. */
+export type ApiKeyLoader<User> = (key: string, options: LoaderOptions) => User | Unknown | Promise<User | Unknown>;
 
 /** Where the authenticators find the loaders, which may be registered after routes are declared. */
 export type LoaderSlots<Token, User> = {
@@ -73,12 +80,26 @@ export function createToken68Challenges(scheme: string, realm: string | undefine
 		: formatChallenge(scheme, {realm, error: parameters.error, scope: parameters.scope});
 }
 
-/** Reject a user that is missing or inactive, like an unknown token. */
-export function checkUser<User>(user: User | null | undefined): User {
-	if (user === null || user === undefined) {
+/**
+What a loader answered, as a record: a falsy answer is "unknown" (a 401 like any unknown token),
+whatever the types said; an answer that is neither falsy nor an object breaks the loader's
+contract (`() => true`, a stray id), an internal failure that must not let the request in.
+*/
+export function checkLoaded<T>(value: T | Unknown, loader: keyof LoaderSlots<unknown, unknown>): T {
+	if (!value) {
 		throw refusals.invalidToken();
 	}
 
+	if (typeof value !== 'object' && typeof value !== 'function') {
+		throw new TypeError(`The ${loader} answered a ${typeof value}; a loader answers an object, or a falsy value for "unknown".`);
+	}
+
+	return value;
+}
+
+/** Reject a user that is missing or inactive, like an unknown token. */
+export function checkUser<User>(loaded: User | Unknown, loader: 'userLoader' | 'apiKeyLoader'): User {
+	const user = checkLoaded(loaded, loader);
 	const {isActive} = user as ActivatableUser;
 	if (isActive !== undefined && !isActive) {
 		throw refusals.invalidToken();
@@ -143,13 +164,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 
 	const readCredentials = useQuery || useBody ? readFromSources : readHeader;
 
-	function checkToken(token: Token | null | undefined): Token {
-		if (token === null || token === undefined) {
-			throw refusals.invalidToken();
-		}
-
-		return token;
-	}
+	const checkToken = (token: Token | Unknown): Token => checkLoaded(token, 'tokenLoader');
 
 	function expiryOf(token: Token): unknown {
 		const record = token as ExpirableToken;
@@ -173,7 +188,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 
 	// The rest of the checks once a loader has answered with a promise. One async function
 	// awaiting what is a promise costs less than a chain of then() (see bench/, in-process rows).
-	async function continueAsync(loaded: PromiseLike<Token | null | undefined> | Token, pendingExpiry?: PromiseLike<unknown>): Promise<Result> {
+	async function continueAsync(loaded: PromiseLike<Token | Unknown> | Token, options: LoaderOptions, pendingExpiry?: PromiseLike<unknown>): Promise<Result> {
 		const token = checkToken(isPromiseLike(loaded) ? await loaded : loaded);
 		let expired = pendingExpiry ?? expiryOf(token);
 		if (isPromiseLike(expired)) {
@@ -181,16 +196,16 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		}
 
 		checkExpiry(expired);
-		let user = userLoaderOf()(token);
+		let user = userLoaderOf()(token, options);
 		if (isPromiseLike(user)) {
 			user = await user;
 		}
 
-		return {ok: true, user: checkUser(user), token};
+		return {ok: true, user: checkUser(user, 'userLoader'), token};
 	}
 
 	// Not async: when the loaders answer at once, a request costs no promise and no tick here.
-	function authenticate(ctx: Context): Result | Promise<Result> {
+	function authenticate(ctx: Context, options: LoaderOptions): Result | Promise<Result> {
 		const credentials = readCredentials(ctx);
 		if (typeof credentials !== 'string') {
 			return credentials;
@@ -202,22 +217,22 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		}
 
 		const userLoader = userLoaderOf();
-		const loaded = tokenLoader(credentials, tokenType, authType);
+		const loaded = tokenLoader(credentials, tokenType, authType, options);
 		if (isPromiseLike(loaded)) {
-			return continueAsync(loaded);
+			return continueAsync(loaded, options);
 		}
 
 		const token = checkToken(loaded);
 		const expired = expiryOf(token);
 		if (isPromiseLike(expired)) {
-			return continueAsync(token, expired);
+			return continueAsync(token, options, expired);
 		}
 
 		checkExpiry(expired);
-		const user = userLoader(token);
+		const user = userLoader(token, options);
 		return isPromiseLike(user)
-			? Promise.resolve(user).then(found => ({ok: true, user: checkUser(found), token}))
-			: {ok: true, user: checkUser(user), token};
+			? Promise.resolve(user).then(found => ({ok: true, user: checkUser(found, 'userLoader'), token}))
+			: {ok: true, user: checkUser(user, 'userLoader'), token};
 	}
 
 	const isBearer = authType.toLowerCase() === 'bearer';

@@ -1,16 +1,22 @@
 import type {Context} from 'koa';
 import {readHeaderLines} from '../authorization-header.js';
-import type {Authenticator, AuthenticatorResult, SecuritySchemeObject} from '../authenticator.js';
+import type {Authenticator, AuthenticatorResult, LoaderOptions, SecuritySchemeObject} from '../authenticator.js';
+import type {Unknown} from './bearer.js';
 import type {Authorization} from '../authorization.js';
 import {assertChallengeText, assertToken, formatChallenge} from '../challenge.js';
 import {StatelessAuthError} from '../errors.js';
 import {isPromiseLike} from '../promise-like.js';
 
-/** Decides whether a request's credentials are good: the principal, or `false`/`null`/`undefined`. */
+/**
+Decides whether a request's credentials are good: the principal, or a falsy value (`false`, `null`,
+`undefined`, `0`, `''`) to refuse. The last argument carries the `signal` the route's
+`loaderTimeout` aborts.
+*/
 export type AuthenticateCallback<User, Credentials extends Authorization> = (
 	credentials: Credentials,
 	ctx: Context,
-) => User | false | null | undefined | Promise<User | false | null | undefined>;
+	options: LoaderOptions,
+) => User | Unknown | Promise<User | Unknown>;
 
 /** Options of an {@link HttpAuth}. */
 export type HttpAuthOptions<User, Credentials extends Authorization> = {
@@ -94,13 +100,13 @@ export abstract class HttpAuth<User, Credentials extends Authorization = Authori
 		return {type: 'http', scheme: this.scheme.toLowerCase()};
 	}
 
-	authenticate(ctx: Context): AuthenticatorResult<User, undefined> | Promise<AuthenticatorResult<User, undefined>> {
+	authenticate(ctx: Context, options: LoaderOptions): AuthenticatorResult<User, undefined> | Promise<AuthenticatorResult<User, undefined>> {
 		const credentials = this.getAuthorization(ctx);
 		if (credentials === undefined) {
 			return {ok: false, reason: readHeaderLines(ctx.req.rawHeaders, this.credentialsHeader) === undefined ? 'absent' : 'other-scheme'};
 		}
 
-		const user = this.#authenticate(credentials, ctx);
+		const user = this.#authenticate(credentials, ctx, options);
 		return isPromiseLike(user) ? Promise.resolve(user).then(found => this.#accept(found)) : this.#accept(user);
 	}
 
@@ -117,8 +123,9 @@ export abstract class HttpAuth<User, Credentials extends Authorization = Authori
 		return new StatelessAuthError('Authentication required', 401, 'request');
 	}
 
-	#accept(user: User | false | null | undefined): AuthenticatorResult<User, undefined> {
-		if (user === false || user === null || user === undefined) {
+	#accept(user: User | Unknown): AuthenticatorResult<User, undefined> {
+		// Any falsy answer refuses (`isKnown && user` answers false), whatever the types said.
+		if (!user) {
 			throw this.refusal();
 		}
 

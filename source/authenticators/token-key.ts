@@ -1,9 +1,9 @@
 import type {Context} from 'koa';
 import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
-import type {Authenticator, AuthenticatorResult} from '../authenticator.js';
+import type {Authenticator, AuthenticatorResult, LoaderOptions} from '../authenticator.js';
 import {isPromiseLike} from '../promise-like.js';
 import {refusals, StatelessAuthError} from '../errors.js';
-import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader} from './bearer.js';
+import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader, type Unknown} from './bearer.js';
 import {createToken68Reader} from './token68-scheme.js';
 
 export type TokenKeySettings = {
@@ -24,14 +24,14 @@ export function createTokenKeyAuthenticator<User>(
 ): Authenticator<User> {
 	const read = createToken68Reader({lowerCaseHeader, scheme, maxLength: maxTokenLength});
 
-	async function resolve(pending: PromiseLike<User | null | undefined>): Promise<AuthenticatorResult<User, undefined>> {
-		return {ok: true, user: checkUser(await pending), token: undefined};
+	async function resolve(pending: PromiseLike<User | Unknown>): Promise<AuthenticatorResult<User, undefined>> {
+		return {ok: true, user: checkUser(await pending, 'apiKeyLoader'), token: undefined};
 	}
 
 	return {
 		securitySchemeName: 'tokenAuth',
 		securityScheme: {type: 'apiKey', in: 'header', name: 'Authorization', description: 'Authorization: Token <key>'},
-		authenticate(ctx: Context) {
+		authenticate(ctx: Context, options: LoaderOptions) {
 			const key = read(ctx);
 			if (typeof key !== 'string') {
 				return key;
@@ -42,8 +42,8 @@ export function createTokenKeyAuthenticator<User>(
 				throw missingLoader('apiKeyLoader');
 			}
 
-			const user = apiKeyLoader(key);
-			return isPromiseLike(user) ? resolve(user) : {ok: true, user: checkUser(user), token: undefined};
+			const user = apiKeyLoader(key, options);
+			return isPromiseLike(user) ? resolve(user) : {ok: true, user: checkUser(user, 'apiKeyLoader'), token: undefined};
 		},
 		challenge: createToken68Challenges(scheme, realm),
 		missing: refusals.missing,
