@@ -2,7 +2,8 @@ import type {AsyncLocalStorage} from 'node:async_hooks';
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
 import type {Authenticator, AuthenticatorResult, LoaderOptions, NoCredentials} from './authenticator.js';
 import type {BearerErrorCode} from './challenge.js';
-import {answerFor, ConfigurationError, loaderTimedOut, LoaderTimeoutError, refusals, StatelessAuthError} from './errors.js';
+import {Deadline, timeoutQueue} from './deadline.js';
+import {answerFor, ConfigurationError, refusals, StatelessAuthError} from './errors.js';
 import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
 import {attachRouteSecurity, describeRoute} from './openapi.js';
 import {isPromiseLike} from './promise-like.js';
@@ -76,53 +77,6 @@ function challengeErrorFor(status: number, type: string): BearerErrorCode | 'non
 const untimed: LoaderOptions = Object.freeze({signal: new AbortController().signal});
 
 /**
-The time limit of one request's callbacks, with the signal handed to them. The timer starts at the
-first callback that answers with a promise (a synchronous answer cannot hang), and the
-`AbortController` is made only if a callback reads `signal`.
-*/
-class Deadline implements LoaderOptions {
-	readonly #timeout: number;
-	#controller: AbortController | undefined;
-	#timer: ReturnType<typeof setTimeout> | undefined;
-	#expiry: Promise<never> | undefined;
-	#expired = false;
-
-	constructor(timeout: number) {
-		this.#timeout = timeout;
-	}
-
-	get signal(): AbortSignal {
-		if (this.#controller === undefined) {
-			this.#controller = new AbortController();
-			if (this.#expired) {
-				this.#controller.abort(new LoaderTimeoutError(this.#timeout));
-			}
-		}
-
-		return this.#controller.signal;
-	}
-
-	/** `pending`, or the 503 of a timeout if it has not settled in time; its late result is dropped. */
-	async race<T>(pending: PromiseLike<T>): Promise<T> {
-		this.#expiry ??= new Promise<never>((_resolve, reject) => {
-			this.#timer = setTimeout(() => {
-				this.#expired = true;
-				const error = loaderTimedOut(this.#timeout);
-				this.#controller?.abort(error.cause);
-				reject(error);
-			}, this.#timeout);
-		});
-		return Promise.race([pending, this.#expiry]);
-	}
-
-	clear(): void {
-		if (this.#timer !== undefined) {
-			clearTimeout(this.#timer);
-		}
-	}
-}
-
-/**
 What an authenticator answered, checked: whatever a custom authenticator (or an application's
 callback behind it) hands back is untrusted. A falsy principal is an unknown one; an answer of
 another shape is a broken contract, an internal failure.
@@ -170,6 +124,7 @@ export function createGuard<User, Token, StateKey extends string>(
 	const [onlyChallenge] = advertised;
 	const noCredentialsChallenge = advertised.length === 1 && onlyChallenge !== undefined ? onlyChallenge : advertised;
 	const scope = permissions?.scope;
+	const queue = loaderTimeout === undefined ? undefined : timeoutQueue(loaderTimeout);
 	type ChallengeFor = (status: number, type: string) => string | string[] | undefined;
 	// The "no credentials" refusal carries every challenge, whatever its wording.
 	const noCredentials: ChallengeFor = status => (status < 500 ? noCredentialsChallenge : undefined);
@@ -202,7 +157,7 @@ export function createGuard<User, Token, StateKey extends string>(
 		let current = -1;
 		let found: {readonly user: User; readonly token: Token} | undefined;
 		let otherScheme = false;
-		const deadline = loaderTimeout === undefined ? undefined : new Deadline(loaderTimeout);
+		const deadline = queue === undefined ? undefined : new Deadline(queue);
 		const options = deadline ?? untimed;
 		try {
 			// An indexed loop: for-of allocates an iterator per request on this hot path.

@@ -2,7 +2,7 @@ export {StatelessAuthManager, USE_DEFAULT} from './manager.js';
 export {tokenRequired} from './token-required.js';
 export {authErrorHandler} from './error-handler.js';
 export {currentUser} from './current-user.js';
-export {StatelessAuthError, isStatelessAuthError} from './errors.js';
+export {StatelessAuthError, isStatelessAuthError, LoaderTimeoutError} from './errors.js';
 export {TokenMixin, UserMixin} from './mixins.js';
 export {HttpAuth} from './authenticators/http-auth.js';
 export {HttpBasicAuth} from './authenticators/basic.js';
@@ -26,9 +26,9 @@ export type {
 	RouteUser,
 	RouteToken,
 } from './manager.js';
-export type {TokenLoader, UserLoader, ApiKeyLoader, TokenSources} from './authenticators/bearer.js';
+export type {TokenLoader, UserLoader, ApiKeyLoader, TokenSources, Falsy} from './authenticators/bearer.js';
 export type {
-	Authenticator, AuthenticatorResult, NoCredentials, ChallengeParameters, SecuritySchemeObject, UserOf, TokenOf,
+	Authenticator, AuthenticatorResult, LoaderOptions, NoCredentials, ChallengeParameters, SecuritySchemeObject, UserOf, TokenOf,
 } from './authenticator.js';
 export type {AuthState, AuthMiddleware, AuthMode} from './guard.js';
 export type {AuthErrorHandlerOptions} from './error-handler.js';

@@ -7,8 +7,8 @@ import type {ActivatableUser, ExpirableToken} from '../mixins.js';
 import {isPromiseLike} from '../promise-like.js';
 import {createToken68Reader, type Missing} from './token68-scheme.js';
 
-/** What a loader may answer for "unknown": any falsy value. */
-export type Unknown = null | undefined | false | 0 | '';
+/** What a loader or callback may answer for "unknown": any falsy value (`NaN` too, at run time). */
+export type Falsy = null | undefined | false | 0 | '';
 
 /**
 Finds the stored record of a token (an object), or answers a falsy value when there is none. The
@@ -19,13 +19,13 @@ export type TokenLoader<Token> = (
 	tokenType: string,
 	authType: string,
 	options: LoaderOptions,
-) => Token | Unknown | Promise<Token | Unknown>;
+) => Token | Falsy | Promise<Token | Falsy>;
 
 /** Finds the user (an object) a token record belongs to, or answers a falsy value when there is none. */
-export type UserLoader<Token, User> = (token: Token, options: LoaderOptions) => User | Unknown | Promise<User | Unknown>;
+export type UserLoader<Token, User> = (token: Token, options: LoaderOptions) => User | Falsy | Promise<User | Falsy>;
 
 /** Finds the user (an object) an `Authorization: Token KEY` key belongs to, or answers a falsy value. */
-export type ApiKeyLoader<User> = (key: string, options: LoaderOptions) => User | Unknown | Promise<User | Unknown>;
+export type ApiKeyLoader<User> = (key: string, options: LoaderOptions) => User | Falsy | Promise<User | Falsy>;
 
 /** Where the authenticators find the loaders, which may be registered after routes are declared. */
 export type LoaderSlots<Token, User> = {
@@ -85,7 +85,7 @@ What a loader answered, as a record: a falsy answer is "unknown" (a 401 like any
 whatever the types said; an answer that is neither falsy nor an object breaks the loader's
 contract (`() => true`, a stray id), an internal failure that must not let the request in.
 */
-export function checkLoaded<T>(value: T | Unknown, loader: keyof LoaderSlots<unknown, unknown>): T {
+export function checkLoaded<T>(value: T | Falsy, loader: keyof LoaderSlots<unknown, unknown>): T {
 	if (!value) {
 		throw refusals.invalidToken();
 	}
@@ -98,7 +98,7 @@ export function checkLoaded<T>(value: T | Unknown, loader: keyof LoaderSlots<unk
 }
 
 /** Reject a user that is missing or inactive, like an unknown token. */
-export function checkUser<User>(loaded: User | Unknown, loader: 'userLoader' | 'apiKeyLoader'): User {
+export function checkUser<User>(loaded: User | Falsy, loader: 'userLoader' | 'apiKeyLoader'): User {
 	const user = checkLoaded(loaded, loader);
 	const {isActive} = user as ActivatableUser;
 	if (isActive !== undefined && !isActive) {
@@ -164,7 +164,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 
 	const readCredentials = useQuery || useBody ? readFromSources : readHeader;
 
-	const checkToken = (token: Token | Unknown): Token => checkLoaded(token, 'tokenLoader');
+	const checkToken = (token: Token | Falsy): Token => checkLoaded(token, 'tokenLoader');
 
 	function expiryOf(token: Token): unknown {
 		const record = token as ExpirableToken;
@@ -188,7 +188,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 
 	// The rest of the checks once a loader has answered with a promise. One async function
 	// awaiting what is a promise costs less than a chain of then() (see bench/, in-process rows).
-	async function continueAsync(loaded: PromiseLike<Token | Unknown> | Token, options: LoaderOptions, pendingExpiry?: PromiseLike<unknown>): Promise<Result> {
+	async function continueAsync(loaded: PromiseLike<Token | Falsy> | Token, options: LoaderOptions, pendingExpiry?: PromiseLike<unknown>): Promise<Result> {
 		const token = checkToken(isPromiseLike(loaded) ? await loaded : loaded);
 		let expired = pendingExpiry ?? expiryOf(token);
 		if (isPromiseLike(expired)) {

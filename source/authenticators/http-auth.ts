@@ -1,7 +1,7 @@
 import type {Context} from 'koa';
 import {readHeaderLines} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult, LoaderOptions, SecuritySchemeObject} from '../authenticator.js';
-import type {Unknown} from './bearer.js';
+import type {Falsy} from './bearer.js';
 import type {Authorization} from '../authorization.js';
 import {assertChallengeText, assertToken, formatChallenge} from '../challenge.js';
 import {StatelessAuthError} from '../errors.js';
@@ -16,7 +16,7 @@ export type AuthenticateCallback<User, Credentials extends Authorization> = (
 	credentials: Credentials,
 	ctx: Context,
 	options: LoaderOptions,
-) => User | Unknown | Promise<User | Unknown>;
+) => User | Falsy | Promise<User | Falsy>;
 
 /** Options of an {@link HttpAuth}. */
 export type HttpAuthOptions<User, Credentials extends Authorization> = {
@@ -123,7 +123,7 @@ export abstract class HttpAuth<User, Credentials extends Authorization = Authori
 		return new StatelessAuthError('Authentication required', 401, 'request');
 	}
 
-	#accept(user: User | Unknown): AuthenticatorResult<User, undefined> {
+	#accept(user: User | Falsy): AuthenticatorResult<User, undefined> {
 		// Any falsy answer refuses (`isKnown && user` answers false), whatever the types said.
 		if (!user) {
 			throw this.refusal();

@@ -3,7 +3,7 @@ import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '
 import type {Authenticator, AuthenticatorResult, LoaderOptions} from '../authenticator.js';
 import {isPromiseLike} from '../promise-like.js';
 import {refusals, StatelessAuthError} from '../errors.js';
-import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader, type Unknown} from './bearer.js';
+import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader, type Falsy} from './bearer.js';
 import {createToken68Reader} from './token68-scheme.js';
 
 export type TokenKeySettings = {
@@ -24,7 +24,7 @@ export function createTokenKeyAuthenticator<User>(
 ): Authenticator<User> {
 	const read = createToken68Reader({lowerCaseHeader, scheme, maxLength: maxTokenLength});
 
-	async function resolve(pending: PromiseLike<User | Unknown>): Promise<AuthenticatorResult<User, undefined>> {
+	async function resolve(pending: PromiseLike<User | Falsy>): Promise<AuthenticatorResult<User, undefined>> {
 		return {ok: true, user: checkUser(await pending, 'apiKeyLoader'), token: undefined};
 	}
 
