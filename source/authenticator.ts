@@ -3,6 +3,14 @@ import type {BearerErrorCode} from './challenge.js';
 import type {StatelessAuthError} from './errors.js';
 
 /**
+How a route treats a request without credentials: `'required'` refuses it, `'optional'` lets it
+through anonymously (`currentUser` undefined). Credentials that are present but invalid are refused
+in both: there is no mode that lets them through, since a client that sent a wrong or expired
+token must learn so, and must not silently get a stranger's view of the resource.
+*/
+export type AuthMode = 'required' | 'optional';
+
+/**
 Why an authenticator found nothing to judge: `'absent'`, the request carries none of its
 credentials at all; `'other-scheme'`, it carries credentials of another scheme in the same header.
 */

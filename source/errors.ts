@@ -8,6 +8,45 @@ but not allowed), `'server'` (an internal failure), or a string of the applicati
 // `string & {}` keeps the literal suggestions in editors while allowing any string.
 export type StatelessAuthErrorType = 'request' | 'token' | 'scope' | 'server' | (string & {});
 
+/**
+Why a request was refused, stable and machine-readable, so that an application can reword or
+reshape any answer without matching message strings:
+
+| reason | status | when |
+|---|---|---|
+| `missing_credentials` | 401 | no credentials for the route (a header API key's missing too) |
+| `unsupported_scheme` | 401 | only credentials of another scheme |
+| `malformed_credentials` | 400 | credentials that break their grammar, duplicate lines, too long, sent twice |
+| `invalid_token` | 401 | unknown, revoked, of another type, or its user missing or inactive (one reason: rule 9) |
+| `expired_token` | 401 | the record says it expired |
+| `invalid_api_key` | 401 | an API key (header or `Token`) that is unknown or whose user is inactive |
+| `authentication_failed` | 401 | every refusal of Basic and `HttpAuth` schemes (one reason, one answer: rule 18) |
+| `insufficient_scope` | 403 | authenticated, but a permission is missing |
+| `api_key_not_allowed` | 403 | a `Token` key on a route that does not take them |
+| `request_refused` | other 4xx | a loader's own refusal with another status (429, say) |
+| `internal_error` | 500 (and other 5xx) | a callback failed; the details are only on `app.emit('error')` |
+| `service_unavailable` | 503 | a loader's own 503 |
+| `loader_timeout` | 503 | the loaders did not settle within `loaderTimeout` |
+
+An application's own `StatelessAuthError` may carry a reason of its own.
+*/
+export type RefusalReason =
+	| 'missing_credentials'
+	| 'unsupported_scheme'
+	| 'malformed_credentials'
+	| 'invalid_token'
+	| 'expired_token'
+	| 'invalid_api_key'
+	| 'authentication_failed'
+	| 'insufficient_scope'
+	| 'api_key_not_allowed'
+	| 'request_refused'
+	| 'internal_error'
+	| 'service_unavailable'
+	| 'loader_timeout'
+	// `string & {}` keeps the literal suggestions in editors while allowing any string.
+	| (string & {});
+
 /** Response headers an error carries, in the form Koa's `ctx.set()` takes. */
 export type ErrorHeaders = Record<string, string | string[]>;
 
@@ -21,6 +60,14 @@ export type StatelessAuthErrorOptions = {
 	@default {}
 	*/
 	readonly headers?: ErrorHeaders;
+	/**
+	Why the request was refused (see {@link RefusalReason}).
+
+	@default derived from the status and type: 400 `malformed_credentials`; 401 of type `request`
+	`missing_credentials`, other 401 `invalid_token`; 403 `insufficient_scope`; 503
+	`service_unavailable`, other 5xx `internal_error`; other 4xx `request_refused`
+	*/
+	readonly reason?: RefusalReason;
 };
 
 const brand = Symbol.for('koa-stateless-auth.StatelessAuthError');
@@ -69,6 +116,30 @@ function copyHeaders(headers: unknown): Readonly<ErrorHeaders> {
 
 const emptyHeaders: Readonly<ErrorHeaders> = Object.freeze({});
 
+function defaultReason(status: number, type: string): RefusalReason {
+	switch (status) {
+		case 400: {
+			return 'malformed_credentials';
+		}
+
+		case 401: {
+			return type === 'request' ? 'missing_credentials' : 'invalid_token';
+		}
+
+		case 403: {
+			return 'insufficient_scope';
+		}
+
+		case 503: {
+			return 'service_unavailable';
+		}
+
+		default: {
+			return status >= 500 ? 'internal_error' : 'request_refused';
+		}
+	}
+}
+
 /**
 The error every refusal of this library is, and the one a loader throws to refuse a request with a
 message of its own.
@@ -95,6 +166,8 @@ export class StatelessAuthError extends Error {
 	readonly msg: string;
 	/** What kind of failure this is. */
 	readonly type: StatelessAuthErrorType;
+	/** Why the request was refused, stable and machine-readable: see {@link RefusalReason}. */
+	readonly reason: RefusalReason;
 	/** The capitalised type, `" error: "` and the message, such as `Token error: Invalid token`. Also `message`. */
 	readonly fullMsg: string;
 	/** Response headers, for Koa: a frozen object, checked when the error was made. */
@@ -113,11 +186,17 @@ export class StatelessAuthError extends Error {
 		}
 
 		const headers = copyHeaders((options as StatelessAuthErrorOptions | undefined)?.headers);
+		const {reason = defaultReason(code, type)} = options;
+		if (typeof reason !== 'string' || reason === '') {
+			throw new TypeError(`A StatelessAuthError's reason must be a non-empty string, got ${JSON.stringify(reason)}.`);
+		}
+
 		const fullMsg = `${capitalise(type)} error: ${msg}`;
 		super(fullMsg, 'cause' in options ? {cause: options.cause} : undefined);
 		this.name = 'StatelessAuthError';
 		this.msg = msg;
 		this.type = type;
+		this.reason = reason;
 		this.fullMsg = fullMsg;
 		this.#status = code;
 		this.headers = headers;
@@ -169,14 +248,17 @@ export function isStatelessAuthError(value: unknown): value is StatelessAuthErro
 
 // The refusals of the bearer path, one factory each, so that their wording lives in one place.
 export const refusals = {
-	noCredentials: () => new StatelessAuthError('No token provided', 401, 'request'),
-	otherScheme: () => new StatelessAuthError('Invalid token type', 401, 'request'),
+	noCredentials: () => new StatelessAuthError('No token provided', 401, 'request', {reason: 'missing_credentials'}),
+	otherScheme: () => new StatelessAuthError('Invalid token type', 401, 'request', {reason: 'unsupported_scheme'}),
 	/** The bearer wording for a request with no credentials for the route: none, or another scheme. */
 	missing: (reason: 'absent' | 'other-scheme') => (reason === 'absent' ? refusals.noCredentials() : refusals.otherScheme()),
-	malformed: () => new StatelessAuthError('Malformed authorization header', 400, 'request'),
-	invalidToken: () => new StatelessAuthError('Invalid token', 401, 'token'),
-	expired: (tokenType: string) => new StatelessAuthError(`${tokenType} token expired`, 401, 'token'),
-	internal: (cause: unknown) => new StatelessAuthError('Internal server error', 500, 'server', {cause}),
+	malformed: (message = 'Malformed authorization header') => new StatelessAuthError(message, 400, 'request', {reason: 'malformed_credentials'}),
+	invalidToken: () => new StatelessAuthError('Invalid token', 401, 'token', {reason: 'invalid_token'}),
+	invalidApiKey: () => new StatelessAuthError('Invalid API key', 401, 'token', {reason: 'invalid_api_key'}),
+	expired: (tokenType: string) => new StatelessAuthError(`${tokenType} token expired`, 401, 'token', {reason: 'expired_token'}),
+	insufficientScope: () => new StatelessAuthError('Insufficient permissions', 403, 'scope', {reason: 'insufficient_scope'}),
+	apiKeyNotAllowed: () => new StatelessAuthError('API keys are not accepted on this route', 403, 'scope', {reason: 'api_key_not_allowed'}),
+	internal: (cause: unknown) => new StatelessAuthError('Internal server error', 500, 'server', {cause, reason: 'internal_error'}),
 } as const;
 
 /** The generic message of a 5xx: nothing of what went wrong reaches the client. */
@@ -201,26 +283,36 @@ its status and headers, with a generic message, and has the thrown error as its 
 that cannot be answered as it stands (not one of our errors, a status or header Koa or Node would
 refuse, a property that throws when read) becomes a generic 500 whose cause it is.
 */
-export function answerFor(thrown: unknown, challenge?: (status: number, type: string) => string | string[] | undefined): StatelessAuthError {
+/** Messages per reason, replacing the library's wording (the manager's `messages` option). */
+export type Messages = Readonly<Partial<Record<RefusalReason, string>>>;
+
+export function answerFor(
+	thrown: unknown,
+	challenge?: (status: number, type: string) => string | readonly string[] | undefined,
+	messages?: Messages,
+): StatelessAuthError {
 	try {
 		if (!isStatelessAuthError(thrown)) {
 			return remember(refusals.internal(thrown));
 		}
 
-		const {status, msg, type, headers} = thrown;
+		const {status, msg, type, headers, reason} = thrown;
 		assertStatus(status);
 		const own = challenge?.(status, type);
-		if (own === undefined && answers.has(thrown)) {
+		const reworded = messages?.[reason];
+		if (own === undefined && reworded === undefined && answers.has(thrown)) {
 			return thrown;
 		}
 
-		const withChallenge = own === undefined ? headers : {...headers, 'WWW-Authenticate': own};
+		const withChallenge = own === undefined ? headers : {...headers, 'WWW-Authenticate': own as string | string[]};
 		if (status >= 500) {
-			return remember(new StatelessAuthError(genericMessage(status), status, 'server', {cause: thrown, headers: withChallenge}));
+			const generic = answers.has(thrown) ? msg : genericMessage(status);
+			const cause: unknown = answers.has(thrown) ? thrown.cause : thrown;
+			return remember(new StatelessAuthError(reworded ?? generic, status, 'server', {cause, headers: withChallenge, reason}));
 		}
 
 		const cause: unknown = thrown.cause;
-		return remember(new StatelessAuthError(msg, status, type, {headers: withChallenge, ...(cause === undefined ? {} : {cause})}));
+		return remember(new StatelessAuthError(reworded ?? msg, status, type, {headers: withChallenge, reason, ...(cause === undefined ? {} : {cause})}));
 	} catch (problem) {
 		// The thrown error could not be read or answered: a generic 500 that says why, on app.emit('error').
 		const detail = problem instanceof Error ? problem.message : 'a property threw when read';
@@ -246,6 +338,7 @@ export class LoaderTimeoutError extends Error {
 /** The 503 of a loader that did not settle in time, with `Retry-After` (whole seconds, at least 1). */
 export function loaderTimedOut(timeout: number): StatelessAuthError {
 	return remember(new StatelessAuthError(genericMessage(503), 503, 'server', {
+		reason: 'loader_timeout',
 		cause: new LoaderTimeoutError(timeout),
 		headers: {'Retry-After': String(Math.max(1, Math.ceil(timeout / 1000)))},
 	}));

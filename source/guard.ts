@@ -1,21 +1,24 @@
 import type {AsyncLocalStorage} from 'node:async_hooks';
 import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
-import type {Authenticator, AuthenticatorResult, LoaderOptions, NoCredentials} from './authenticator.js';
+import type {Authenticator, AuthenticatorResult, AuthMode, LoaderOptions, NoCredentials} from './authenticator.js';
 import type {BearerErrorCode} from './challenge.js';
 import {Deadline, timeoutQueue} from './deadline.js';
-import {answerFor, ConfigurationError, refusals, StatelessAuthError} from './errors.js';
+import {answerFor, ConfigurationError, refusals, type Messages, type StatelessAuthError} from './errors.js';
 import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
 import {attachRouteSecurity, describeRoute} from './openapi.js';
 import {isPromiseLike} from './promise-like.js';
 
 /**
-What a protected route puts on `ctx.state`: the user under `StateKey` (`currentUser` by default)
-and the token record under `currentToken`.
+What a protected route puts on `ctx.state`: the user under `StateKey` (`currentUser` by default),
+the token record under `currentToken`, and the authenticator that accepted the request under
+`authenticator` (compare it with yours: `ctx.state.authenticator === basic`); `undefined` on an
+anonymous request.
 */
 export type AuthState<User, Token, StateKey extends string = 'currentUser'> = {
 	[Key in StateKey]: User;
 } & {
 	currentToken: Token;
+	authenticator: Authenticator<unknown, unknown> | (undefined extends User ? undefined : never);
 };
 
 /** The Koa middleware a protected route runs, typed with what it puts on `ctx.state`. */
@@ -25,13 +28,6 @@ export type AuthMiddleware<User, Token, StateKey extends string = 'currentUser'>
 	unknown
 >;
 
-/**
-How a route treats a request without credentials: `'required'` refuses it, `'optional'` lets it
-through anonymously (`currentUser` undefined). Credentials that are present but invalid are refused
-in both: there is no mode that lets them through, since a client that sent a wrong or expired
-token must learn so, and must not silently get a stranger's view of the resource.
-*/
-export type AuthMode = 'required' | 'optional';
 
 /** Where a guard reports what it decided: the manager's events. */
 export type GuardReporter<User> = {
@@ -49,6 +45,12 @@ export type GuardSettings<User, Token, StateKey extends string> = {
 	readonly storage: AsyncLocalStorage<{readonly user: unknown}> | undefined;
 	/** Milliseconds the callbacks of one request may take, or `undefined` for no limit. */
 	readonly loaderTimeout: number | undefined;
+	/** `'or'`: the first authenticator that succeeds wins; `'and'`: all must. */
+	readonly relation: 'or' | 'and';
+	/** Run when no authenticator found credentials on a required route; throws a refusal of its own. */
+	readonly noCredentialsCheck: ((ctx: Context) => void) | undefined;
+	/** The manager's messages per reason. */
+	readonly messages: Messages | undefined;
 };
 
 /** Which RFC 6750 `error` a refusal's challenge carries, decided by its status and type. */
@@ -99,33 +101,35 @@ function checkResult<User, Token>(result: unknown): AuthenticatorResult<User, To
 }
 
 /**
-The middleware around a route's authenticators, tried in order: the first that resolves a
-principal wins, and its principal goes on `ctx.state`; when credentials meant for one are present
-but wrong, its refusal is the answer (no falling through to the next, or to anonymous); when none
-found credentials, one 401 carries every challenge (or, on an optional route, the request goes on
-anonymously). Then the permissions. A refusal leaves as a new error carrying its authenticator's
-challenge, and is reported; any other failure (a loader that throws) becomes a generic 500 whose
-cause it is; callbacks that take longer than the timeout, a 503; a configuration mistake passes
-through untouched.
+The middleware around a route's authenticators, tried in order. With the relation `'or'`, the
+first that resolves a principal wins; with `'and'`, every one must, and the principals and tokens
+are tuples. When credentials meant for one are present but wrong, its refusal is the answer (no
+falling through to the next, or to anonymous); when none found credentials, one 401 carries every
+challenge (or, on an optional route, the request goes on anonymously). Then the permissions. A
+refusal leaves as a new error carrying its authenticator's challenge, and is reported; any other
+failure (a loader that throws) becomes a generic 500 whose cause it is; callbacks that take longer
+than the timeout, a 503; a configuration mistake passes through untouched.
 */
 export function createGuard<User, Token, StateKey extends string>(
 	settings: GuardSettings<User, Token, StateKey>,
 ): AuthMiddleware<User, Token, StateKey> {
-	const {authenticators, stateKey, reporter, mode, permissions, readPermissions, storage, loaderTimeout} = settings;
+	const {authenticators, relation, stateKey, reporter, mode, permissions, readPermissions, storage, loaderTimeout, noCredentialsCheck, messages} = settings;
 	const [first] = authenticators;
 	if (first === undefined) {
 		throw new TypeError('A protected route needs at least one authenticator; use `authenticators: null` to opt out of authentication.');
 	}
 
 	const count = authenticators.length;
-	const missing = (reason: NoCredentials) => (first.missing === undefined ? refusals.missing(reason) : first.missing(reason));
+	const all = relation === 'and';
+	const missingOf = (authenticator: Authenticator<User, Token>, reason: NoCredentials) =>
+		(authenticator.missing === undefined ? refusals.missing(reason) : authenticator.missing(reason));
 	// One field line per scheme (RFC 9110 §11.6.1), built once.
-	const advertised = authenticators.map(authenticator => authenticator.challenge()).filter(challenge => challenge !== undefined);
+	const advertised = authenticators.flatMap(authenticator => authenticator.challenge() ?? []);
 	const [onlyChallenge] = advertised;
 	const noCredentialsChallenge = advertised.length === 1 && onlyChallenge !== undefined ? onlyChallenge : advertised;
 	const scope = permissions?.scope;
 	const queue = loaderTimeout === undefined ? undefined : timeoutQueue(loaderTimeout);
-	type ChallengeFor = (status: number, type: string) => string | string[] | undefined;
+	type ChallengeFor = (status: number, type: string) => string | readonly string[] | undefined;
 	// The "no credentials" refusal carries every challenge, whatever its wording.
 	const noCredentials: ChallengeFor = status => (status < 500 ? noCredentialsChallenge : undefined);
 	// A refusal by one authenticator carries its own challenge, with the RFC 6750 error its status means.
@@ -145,7 +149,7 @@ export function createGuard<User, Token, StateKey extends string>(
 			// A thrown Proxy whose traps throw: answerFor makes it a generic 500.
 		}
 
-		const error = answerFor(thrown, challengeFor);
+		const error = answerFor(thrown, challengeFor, messages);
 		if (error.status < 500) {
 			reporter.unauthorized(ctx, error);
 		}
@@ -155,8 +159,13 @@ export function createGuard<User, Token, StateKey extends string>(
 
 	return attachRouteSecurity(async function authenticate(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
 		let current = -1;
-		let found: {readonly user: User; readonly token: Token} | undefined;
+		let found: {readonly user: unknown; readonly token: unknown} | undefined;
 		let otherScheme = false;
+		// On an 'and' route: what each authenticator resolved, and the first that found nothing.
+		let users: unknown[] | undefined;
+		let tokens: unknown[] | undefined;
+		let firstMissing = -1;
+		let firstMissingReason: NoCredentials = 'absent';
 		const deadline = queue === undefined ? undefined : new Deadline(queue);
 		const options = deadline ?? untimed;
 		try {
@@ -169,22 +178,43 @@ export function createGuard<User, Token, StateKey extends string>(
 				}
 
 				result = checkResult(result);
-				if (result.ok) {
-					found = result;
-					break;
+				if (!all) {
+					if (result.ok) {
+						found = result;
+						break;
+					}
+
+					otherScheme ||= result.reason === 'other-scheme';
+				} else if (result.ok) {
+					(users ??= []).push(result.user);
+					(tokens ??= []).push(result.token);
+				} else {
+					otherScheme ||= result.reason === 'other-scheme';
+					if (firstMissing === -1) {
+						firstMissing = index;
+						firstMissingReason = result.reason;
+					}
+				}
+			}
+
+			if (all && users !== undefined) {
+				if (firstMissing !== -1) {
+					// Some credentials, not all: the missing ones' refusal, whatever the mode.
+					current = firstMissing;
+					throw missingOf(authenticators[firstMissing] as Authenticator<User, Token>, firstMissingReason);
 				}
 
-				otherScheme ||= result.reason === 'other-scheme';
+				found = {user: users, token: tokens};
 			}
 
 			if (found !== undefined && permissions !== undefined) {
-				let allowed = checkPermissions(readPermissions(found.user, found.token, options), permissions);
+				let allowed = checkPermissions(readPermissions(found.user as User, found.token as Token, options), permissions);
 				if (isPromiseLike(allowed)) {
 					allowed = await (deadline === undefined ? allowed : deadline.race(allowed));
 				}
 
 				if (!allowed) {
-					throw new StatelessAuthError('Insufficient permissions', 403, 'scope');
+					throw refusals.insufficientScope();
 				}
 			}
 		} catch (error) {
@@ -200,14 +230,22 @@ export function createGuard<User, Token, StateKey extends string>(
 				return;
 			}
 
-			throw refuse(ctx, missing(otherScheme ? 'other-scheme' : 'absent'), noCredentials);
+			try {
+				// Credentials a required route cannot take, with an answer of their own (a `Token` key: 403).
+				noCredentialsCheck?.(ctx);
+			} catch (error) {
+				throw refuse(ctx, error, undefined);
+			}
+
+			throw refuse(ctx, missingOf(first, otherScheme ? 'other-scheme' : 'absent'), noCredentials);
 		}
 
 		const state = ctx.state as Record<string, unknown>;
 		state[stateKey] = found.user;
 		state['currentToken'] = found.token;
-		reporter.authorized(ctx, found.user);
+		state['authenticator'] = authenticators[all ? 0 : current];
+		reporter.authorized(ctx, found.user as User);
 		// Inline rather than a helper: one more async function is a measurable cost per request.
 		await (storage === undefined ? next() : storage.run({user: found.user}, next));
-	}, describeRoute(authenticators as ReadonlyArray<Authenticator<unknown, unknown>>, permissions, mode));
+	}, describeRoute(authenticators as ReadonlyArray<Authenticator<unknown, unknown>>, permissions, mode, relation));
 }

@@ -1,4 +1,5 @@
-export {StatelessAuthManager, USE_DEFAULT} from './manager.js';
+export {StatelessAuthManager} from './manager.js';
+export {USE_DEFAULT} from './options.js';
 export {tokenRequired} from './token-required.js';
 export {authErrorHandler} from './error-handler.js';
 export {currentUser} from './current-user.js';
@@ -25,14 +26,17 @@ export type {
 	AuthenticatorEntry,
 	RouteUser,
 	RouteToken,
-} from './manager.js';
+	Relation,
+	CommonOptions,
+	TokenRequiredMiddleware,
+} from './options.js';
 export type {TokenLoader, UserLoader, ApiKeyLoader, TokenSources, Falsy} from './authenticators/bearer.js';
 export type {
-	Authenticator, AuthenticatorResult, LoaderOptions, NoCredentials, ChallengeParameters, SecuritySchemeObject, UserOf, TokenOf,
+	Authenticator, AuthenticatorResult, AuthMode, LoaderOptions, NoCredentials, ChallengeParameters, SecuritySchemeObject, UserOf, TokenOf,
 } from './authenticator.js';
-export type {AuthState, AuthMiddleware, AuthMode} from './guard.js';
+export type {AuthState, AuthMiddleware} from './guard.js';
 export type {AuthErrorHandlerOptions} from './error-handler.js';
-export type {StatelessAuthErrorType, StatelessAuthErrorOptions, ErrorHeaders} from './errors.js';
+export type {StatelessAuthErrorType, StatelessAuthErrorOptions, ErrorHeaders, RefusalReason} from './errors.js';
 export type {ExpirableToken, ActivatableUser} from './mixins.js';
 export type {HttpAuthOptions, AuthenticateCallback} from './authenticators/http-auth.js';
 export type {HttpBasicAuthOptions, BasicCredentials} from './authenticators/basic.js';

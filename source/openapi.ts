@@ -1,5 +1,5 @@
 import type {Authenticator, SecuritySchemeObject} from './authenticator.js';
-import type {AuthMode} from './guard.js';
+import type {AuthMode} from './authenticator.js';
 import type {NormalisedPermissions} from './permissions.js';
 
 /** An OpenAPI 3.1 Security Requirement Object: scheme names and the scopes (roles) needed. */
@@ -17,11 +17,15 @@ export type RouteSecurity = {
 
 const routes = new WeakMap<object, RouteSecurity>();
 
-/** Describe a guard's authenticators (any-of), permissions (as scopes) and mode. */
+/**
+Describe a guard's authenticators, permissions (as scopes) and mode: with the relation `'or'`, one
+requirement per authenticator (alternatives); with `'and'`, one requirement naming them all.
+*/
 export function describeRoute(
 	authenticators: ReadonlyArray<Authenticator<unknown, unknown>>,
 	permissions: NormalisedPermissions | undefined,
 	mode: AuthMode,
+	relation: 'or' | 'and' = 'or',
 ): RouteSecurity {
 	// Those that advertise nothing (the refusal of `Token` keys) are not part of the contract.
 	const advertised = authenticators.filter(authenticator => authenticator.challenge() !== undefined);
@@ -29,8 +33,9 @@ export function describeRoute(
 	const scopeSets = permissions === undefined
 		? [[]]
 		: (permissions.anyOf.length === 0 ? [permissions.allOf] : permissions.anyOf.map(permission => [...permissions.allOf, permission]));
-	const security: SecurityRequirementObject[] = advertised.flatMap(authenticator =>
-		scopeSets.map(scopes => ({[authenticator.securitySchemeName]: [...scopes]})));
+	const security: SecurityRequirementObject[] = relation === 'and'
+		? scopeSets.map(scopes => Object.fromEntries(advertised.map(authenticator => [authenticator.securitySchemeName, [...scopes]])))
+		: advertised.flatMap(authenticator => scopeSets.map(scopes => ({[authenticator.securitySchemeName]: [...scopes]})));
 	if (mode === 'optional') {
 		security.push({});
 	}

@@ -1,13 +1,16 @@
 import type {DefaultContext, Middleware, Next, ParameterizedContext} from 'koa';
 import {lookupManager} from './app-registry.js';
+import type {AuthMode} from './authenticator.js';
 import {ConfigurationError} from './errors.js';
 import type {AuthMiddleware, AuthState} from './guard.js';
-import {normaliseRouteOptions, type TokenRequiredOptions} from './manager.js';
+import type {TokenRequiredMiddleware, TokenRequiredOptions} from './options.js';
+import {normaliseTokenRequired} from './route-options.js';
 
 /**
 `tokenRequired` without a manager at hand: the middleware finds the manager registered on the
 application with `auth.initApp(app)` through `ctx.app`. Name the types it loads in the type
-arguments, as the manager knows them: `tokenRequired<TokenRecord, User>()`.
+arguments, as the manager knows them: `tokenRequired<TokenRecord, User>()`. Its options are
+validated when the route is declared, and typed, exactly as `auth.tokenRequired`'s.
 
 An application with no manager registered answers 500 and emits an error saying how to fix it.
 
@@ -19,22 +22,29 @@ router.get('/whoami', tokenRequired<TokenRecord, User>(), ctx => {
 });
 ```
 */
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
-	options?: TokenRequiredOptions,
-): AuthMiddleware<User, Token, StateKey>;
+export function tokenRequired<
+	Token = unknown,
+	User = unknown,
+	StateKey extends string = 'currentUser',
+	const Mode extends AuthMode = 'required',
+	const AllowApiKey extends boolean = false,
+>(
+	options?: TokenRequiredOptions<User, Token> & {readonly mode?: Mode; readonly allowApiKey?: AllowApiKey},
+): TokenRequiredMiddleware<User, Token, StateKey, Mode, AllowApiKey>;
 export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
 	tokenType: string,
 	authType?: string,
 ): AuthMiddleware<User, Token, StateKey>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired(
 	first?: TokenRequiredOptions | string,
 	authType?: string,
-): AuthMiddleware<User, Token, StateKey> {
+): Middleware<never, DefaultContext, unknown> {
 	// Validated now, so that a bad option fails at start-up rather than at the first request.
-	const options = normaliseRouteOptions(first, authType);
-	const built = new WeakMap<object, Middleware<AuthState<User, Token, StateKey>, DefaultContext, unknown>>();
+	const options = normaliseTokenRequired(first, authType);
+	type State = AuthState<unknown, unknown>;
+	const built = new WeakMap<object, Middleware<State, DefaultContext, unknown>>();
 
-	return async function tokenRequired(ctx: ParameterizedContext<AuthState<User, Token, StateKey>>, next: Next) {
+	return async function tokenRequired(ctx: ParameterizedContext<State>, next: Next) {
 		const manager = lookupManager(ctx.app);
 		if (manager === undefined) {
 			throw new ConfigurationError('tokenRequired() ran in an app with no StatelessAuthManager; call auth.initApp(app) at start-up, or use auth.tokenRequired().');
@@ -42,7 +52,7 @@ export function tokenRequired<Token = unknown, User = unknown, StateKey extends 
 
 		let middleware = built.get(manager);
 		if (middleware === undefined) {
-			middleware = manager.tokenRequired(options) as Middleware<AuthState<User, Token, StateKey>, DefaultContext, unknown>;
+			middleware = manager.tokenRequired(options) as Middleware<State, DefaultContext, unknown>;
 			built.set(manager, middleware);
 		}
 

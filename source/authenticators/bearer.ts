@@ -2,7 +2,7 @@ import type {Context} from 'koa';
 import {isToken68} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult, ChallengeParameters, LoaderOptions} from '../authenticator.js';
 import {formatChallenge, type BearerErrorCode} from '../challenge.js';
-import {ConfigurationError, refusals, StatelessAuthError} from '../errors.js';
+import {ConfigurationError, refusals} from '../errors.js';
 import type {ActivatableUser, ExpirableToken} from '../mixins.js';
 import {isPromiseLike} from '../promise-like.js';
 import {createToken68Reader, type Missing} from './token68-scheme.js';
@@ -150,7 +150,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		const found = [typeof fromHeader === 'string' ? fromHeader : undefined, fromQuery, fromBody].filter(value => value !== undefined);
 		if (found.length > 1) {
 			// RFC 6750 §2: a client must not use more than one method in a request.
-			throw new StatelessAuthError('Token sent by more than one method', 400, 'request');
+			throw refusals.malformed('Token sent by more than one method');
 		}
 
 		if (fromQuery !== undefined) {

@@ -2,7 +2,7 @@ import type {Context} from 'koa';
 import {readHeaderLines} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult, SecuritySchemeObject} from '../authenticator.js';
 import {assertChallengeText, assertToken, formatChallenge} from '../challenge.js';
-import {StatelessAuthError} from '../errors.js';
+import {refusals, StatelessAuthError} from '../errors.js';
 import {digestSecret, findDigest} from '../secrets.js';
 
 /** Options of {@link HeaderApiKeyAuthenticator}. */
@@ -130,14 +130,14 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 		}
 
 		if (typeof value !== 'string') {
-			throw new StatelessAuthError('Malformed API key header', 400, 'request');
+			throw refusals.malformed('Malformed API key header');
 		}
 
 		// Node has trimmed the value; an over-long one is refused before it is hashed.
 		const index = value.length > this.#maxKeyLength ? -1 : findDigest(digestSecret(value), this.#digests);
 		const appName = this.#names[index];
 		if (appName === undefined) {
-			throw new StatelessAuthError('Invalid API key', 401, 'token');
+			throw refusals.invalidApiKey();
 		}
 
 		(ctx.state as Record<symbol, string>)[appNameKey] = appName;
@@ -149,6 +149,6 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 	}
 
 	missing(): StatelessAuthError {
-		return new StatelessAuthError('No API key provided', 401, 'request');
+		return new StatelessAuthError('No API key provided', 401, 'request', {reason: 'missing_credentials'});
 	}
 }

@@ -120,7 +120,7 @@ export abstract class HttpAuth<User, Credentials extends Authorization = Authori
 
 	/** The one refusal of this scheme, whatever went wrong. */
 	refusal(): StatelessAuthError {
-		return new StatelessAuthError('Authentication required', 401, 'request');
+		return new StatelessAuthError('Authentication required', 401, 'request', {reason: 'authentication_failed'});
 	}
 
 	#accept(user: User | Falsy): AuthenticatorResult<User, undefined> {

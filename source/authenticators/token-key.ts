@@ -2,7 +2,7 @@ import type {Context} from 'koa';
 import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult, LoaderOptions} from '../authenticator.js';
 import {isPromiseLike} from '../promise-like.js';
-import {refusals, StatelessAuthError} from '../errors.js';
+import {refusals} from '../errors.js';
 import {checkUser, createToken68Challenges, missingLoader, type ApiKeyLoader, type Falsy} from './bearer.js';
 import {createToken68Reader} from './token68-scheme.js';
 
@@ -51,24 +51,17 @@ export function createTokenKeyAuthenticator<User>(
 }
 
 /**
-On a route that does not accept `Token` keys, while the application has an `apiKeyLoader`: a
-`Token` key is a 403 that says so, rather than "Invalid token type". Advertises nothing.
+For a required route whose authenticators found no credentials they take, while the application
+has an `apiKeyLoader`: a `Token` key is a 403 that says so, rather than "Invalid token type". A
+route that takes `Token` keys never gets here with one: its authenticator judged it already.
 */
-export function createTokenKeyRefuser(lowerCaseHeader: string, loaders: {readonly apiKeyLoader: unknown}): Authenticator<never, never> {
-	return {
-		securitySchemeName: 'tokenAuth',
-		securityScheme: {type: 'apiKey', in: 'header', name: 'Authorization'},
-		authenticate(ctx: Context) {
-			if (loaders.apiKeyLoader !== undefined) {
-				const parsed = parseAuthorizationHeader(readHeaderLines(ctx.req.rawHeaders, lowerCaseHeader));
-				if (parsed.kind !== 'absent' && parsed.scheme !== undefined && equalsIgnoreAsciiCase(parsed.scheme, 'token')) {
-					throw new StatelessAuthError('API keys are not accepted on this route', 403, 'scope');
-				}
+export function refuseTokenKeys(lowerCaseHeader: string, loaders: {readonly apiKeyLoader: unknown}): (ctx: Context) => void {
+	return function refuseTokenKey(ctx: Context): void {
+		if (loaders.apiKeyLoader !== undefined) {
+			const parsed = parseAuthorizationHeader(readHeaderLines(ctx.req.rawHeaders, lowerCaseHeader));
+			if (parsed.kind !== 'absent' && parsed.scheme !== undefined && equalsIgnoreAsciiCase(parsed.scheme, 'token')) {
+				throw refusals.apiKeyNotAllowed();
 			}
-
-			// Neutral: whatever the route's own authenticators found decides the answer.
-			return {ok: false, reason: 'absent'};
-		},
-		challenge: () => undefined,
+		}
 	};
 }
