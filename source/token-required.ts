@@ -6,6 +6,8 @@ import type {AuthMiddleware, AuthState} from './guard.js';
 import type {TokenRequiredMiddleware, TokenRequiredOptions} from './options.js';
 import {normaliseTokenRequired} from './route-options.js';
 
+type RouteOptionsOf<User, Token> = Omit<TokenRequiredOptions<User, Token>, 'mode' | 'allowApiKey'>;
+
 /**
 `tokenRequired` without a manager at hand: the middleware finds the manager registered on the
 application with `auth.initApp(app)` through `ctx.app`. Name the types it loads in the type
@@ -22,15 +24,24 @@ router.get('/whoami', tokenRequired<TokenRecord, User>(), ctx => {
 });
 ```
 */
-export function tokenRequired<
-	Token = unknown,
-	User = unknown,
-	StateKey extends string = 'currentUser',
-	const Mode extends AuthMode = 'required',
-	const AllowApiKey extends boolean = false,
->(
-	options?: TokenRequiredOptions<User, Token> & {readonly mode?: Mode; readonly allowApiKey?: AllowApiKey},
-): TokenRequiredMiddleware<User, Token, StateKey, Mode, AllowApiKey>;
+// One signature per mode and key setting rather than inferred type parameters: with the types
+// named (`tokenRequired<Token, User>(...)`), TypeScript infers no other type argument, so the
+// options' literal `mode` and `allowApiKey` pick the signature instead.
+export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+	options: RouteOptionsOf<User, Token> & {readonly mode: 'optional'; readonly allowApiKey: true},
+): TokenRequiredMiddleware<User, Token, StateKey, 'optional', true>;
+export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+	options: RouteOptionsOf<User, Token> & {readonly mode: 'optional'; readonly allowApiKey?: false},
+): TokenRequiredMiddleware<User, Token, StateKey, 'optional', false>;
+export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+	options: RouteOptionsOf<User, Token> & {readonly mode?: 'required'; readonly allowApiKey: true},
+): TokenRequiredMiddleware<User, Token, StateKey, 'required', true>;
+export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+	options?: RouteOptionsOf<User, Token> & {readonly mode?: 'required'; readonly allowApiKey?: false},
+): TokenRequiredMiddleware<User, Token, StateKey, 'required', false>;
+export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+	options: TokenRequiredOptions<User, Token>,
+): TokenRequiredMiddleware<User, Token, StateKey, AuthMode, boolean>;
 export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
 	tokenType: string,
 	authType?: string,

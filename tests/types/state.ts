@@ -133,3 +133,43 @@ router.get('/public', group.protect({authenticators: null}), ctx => {
 });
 const fromService: User | undefined = currentUser<User>();
 void fromService;
+
+// Issue 8: the module-level tokenRequired is typed like the method.
+router.get('/module-optional', tokenRequired<Token, User>({mode: 'optional'}), ctx => {
+	// @ts-expect-error an optional route may be anonymous
+	const user: User = ctx.state.currentUser;
+	const maybe: User | undefined = ctx.state.currentUser;
+	ctx.body = {user, maybe};
+});
+router.get('/module-keys', tokenRequired<Token, User>({allowApiKey: true}), ctx => {
+	// @ts-expect-error a Token key has no token record
+	const record: Token = ctx.state.currentToken;
+	ctx.body = record;
+});
+// @ts-expect-error route options are named, at module level too
+tokenRequired({permision: ['admin']});
+
+// All-of routes carry tuples, in the order of their authenticators.
+router.get('/all-of', auth.protect({authenticators: [machines, USE_DEFAULT], relation: 'and'}), ctx => {
+	const [app, user]: [ApiKeyPrincipal, User] = ctx.state.currentUser;
+	const [none, record]: [undefined, Token] = ctx.state.currentToken;
+	// @ts-expect-error the principal is a tuple, not a User
+	const single: User = ctx.state.currentUser;
+	ctx.body = {app, user, none, record, single};
+});
+auth.protect({
+	authenticators: [machines, USE_DEFAULT],
+	relation: 'and',
+	permissions: ['admin'],
+	readPermissions: ([app, user]) => (app.appName === 'billing' ? [String(user.id)] : []),
+});
+
+// The authenticator that accepted the request is on the state; undefined on an anonymous one.
+router.get('/which', auth.protect({authenticators: [USE_DEFAULT, basic]}), ctx => {
+	const isBasic: boolean = ctx.state.authenticator === basic;
+	ctx.body = isBasic;
+});
+router.get('/which-optional', auth.tokenRequired({mode: 'optional'}), ctx => {
+	// @ts-expect-error an anonymous request has no authenticator
+	ctx.body = ctx.state.authenticator.securitySchemeName;
+});
