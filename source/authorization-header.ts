@@ -105,7 +105,8 @@ export function equalsIgnoreAsciiCase(value: string, lowerCaseExpected: string):
 RFC 9110 §11.2 (and RFC 6750 §2.1, where it is called b64token):
 	token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 */
-const token68Pattern = /^[A-Za-z\d\-._~+/]+=*$/;
+export const token68Source = String.raw`[A-Za-z\d\-._~+/]+=*`;
+const token68Pattern = new RegExp(`^${token68Source}$`);
 
 /** Whether `value` is token68 (RFC 9110 §11.2): what a Bearer token or `access_token` must be. */
 export function isToken68(value: string): boolean {

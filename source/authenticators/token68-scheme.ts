@@ -1,5 +1,5 @@
 import type {Context} from 'koa';
-import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines} from '../authorization-header.js';
+import {equalsIgnoreAsciiCase, parseAuthorizationHeader, readHeaderLines, token68Source} from '../authorization-header.js';
 import type {NoCredentials} from '../authenticator.js';
 
 /** No credentials for this scheme, as the authenticator's result; shared, since it never changes. */
@@ -26,7 +26,7 @@ export function createToken68Reader({lowerCaseHeader, scheme, maxLength}: Token6
 	// The common case, a well-formed value of our scheme, in one regex; anything else goes to the
 	// parser, which decides what it is. Plain `i`, not `iu`: no non-ASCII letter folds into ASCII.
 	const escapedScheme = scheme.replaceAll(/[^A-Za-z\d]/g, String.raw`\$&`);
-	const wellFormed = new RegExp(String.raw`^${escapedScheme} +([A-Za-z\d\-._~+/]+=*)$`, 'i');
+	const wellFormed = new RegExp(`^${escapedScheme} +(${token68Source})$`, 'i');
 
 	return function readToken68(ctx: Context): string | Missing {
 		const value = readHeaderLines(ctx.req.rawHeaders, lowerCaseHeader);
