@@ -74,7 +74,8 @@ export function readUserPermissions(user: unknown): Iterable<string> | undefined
 }
 
 function satisfies(granted: Iterable<string> | null | undefined, required: NormalisedPermissions): boolean {
-	const set = granted instanceof Set ? granted as ReadonlySet<string> : new Set(granted ?? []);
+	// Any falsy answer grants nothing (a 403), like null, whatever the types said.
+	const set = granted instanceof Set ? granted as ReadonlySet<string> : new Set(granted || []);
 	return required.allOf.every(permission => set.has(permission))
 		&& (required.anyOf.length === 0 || required.anyOf.some(permission => set.has(permission)));
 }
