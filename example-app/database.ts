@@ -54,6 +54,7 @@ export function openStore(path: string) {
 		byAccessHash: db.prepare<[string], TokenRow>('SELECT id, user_id, access_expires_at, refresh_expires_at FROM tokens WHERE access_hash = ?'),
 		byRefreshHash: db.prepare<[string], TokenRow>('SELECT id, user_id, access_expires_at, refresh_expires_at FROM tokens WHERE refresh_hash = ?'),
 		deleteTokens: db.prepare<[number]>('DELETE FROM tokens WHERE id = ?'),
+		deleteTokensByHash: db.prepare<[{hash: string}]>('DELETE FROM tokens WHERE access_hash = $hash OR refresh_hash = $hash'),
 	};
 
 	return {
@@ -84,6 +85,8 @@ export function openStore(path: string) {
 				: undefined;
 		}),
 		deleteTokens: (id: number) => statements.deleteTokens.run(id).changes === 1,
+		/** Delete the pair either of whose tokens has this hash; answers whether there was one. */
+		revokeTokens: (hash: string) => statements.deleteTokensByHash.run({hash}).changes === 1,
 		close: () => {
 			db.close();
 		},

@@ -1,32 +1,46 @@
 import type {AddressInfo} from 'node:net';
-import {randomBytes} from 'node:crypto';
 import {fileURLToPath} from 'node:url';
 import {createExampleApp} from './app.js';
 
+// Every environment variable the example app reads.
 const port = Number(process.env['PORT'] ?? 3000);
 const host = process.env['HOST'] ?? '127.0.0.1';
 const databasePath = process.env['DATABASE_PATH'] ?? fileURLToPath(new URL('example.sqlite', import.meta.url));
-
-// Who gets the admin permission on sign-up, and the machine-to-machine key (a fresh one each
-// start unless given; printed below so the curl line works).
+// Who gets the admin permission on sign-up.
 const admins = (process.env['ADMIN_USERS'] ?? 'admin').split(',').filter(Boolean);
-const machineKey = process.env['M2M_API_KEY'] ?? randomBytes(32).toString('base64url');
+// The machine-to-machine key. Never printed: without it, POST /m2m/ping refuses every key.
+const machineKey = process.env['M2M_API_KEY'] ?? '';
 
-const {app, close} = createExampleApp({databasePath, admins, machineKeys: {'example-cron': [machineKey]}});
-app.on('error', (error: unknown) => {
-	console.error('request failed:', error);
-});
+// Failed requests are logged by the app itself, one summary line each on stderr (no bodies,
+// headers, tokens or passwords).
+const {app, close} = createExampleApp({databasePath, admins, machineKeys: machineKey === '' ? {} : {'example-cron': [machineKey]}});
 
 const server = app.listen(port, host, () => {
 	const {port: actualPort} = server.address() as AddressInfo;
 	const url = `http://${host}:${actualPort}`;
+	const json = '-H \'Content-Type: application/json\'';
+	const alice = '\'{"username":"alice","password":"correct horse"}\'';
+	const admin = `'{"username":"${admins[0] ?? 'admin'}","password":"correct horse"}'`;
 	console.log(`koa-stateless-auth example listening on ${url} (database: ${databasePath})`);
-	console.log('Create a user, then get a token:');
-	console.log(`  curl -s -X POST ${url}/user -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse"}'`);
-	console.log(`  curl -s -X POST ${url}/token -H 'Content-Type: application/json' -d '{"username":"alice","password":"correct horse"}'`);
-	console.log(`  curl -s ${url}/whoami -H 'Authorization: Bearer <access_token>'`);
-	console.log(`Also: GET /admin/users (users in ADMIN_USERS=${admins.join(',')}), GET /basic/whoami (curl -u alice:'correct horse'), and`);
-	console.log(`  curl -s -X POST ${url}/m2m/ping -H 'X-Example-ApiKey: ${machineKey}'`);
+	console.log('Try it in bash (keep prints a token pair and keeps it in $ACCESS and $REFRESH):');
+	for (const line of [
+		'keep() { echo "$1"; ACCESS=$(node -pe \'JSON.parse(process.argv[1]).access_token\' "$1"); REFRESH=$(node -pe \'JSON.parse(process.argv[1]).refresh_token\' "$1"); }',
+		`curl -s -X POST ${url}/user ${json} -d ${alice}`,
+		`keep "$(curl -s -X POST ${url}/token ${json} -d ${alice})"`,
+		`curl -s ${url}/whoami -H "Authorization: Bearer $ACCESS"`,
+		`curl -s ${url}/secret -H "Authorization: Bearer $ACCESS"`,
+		`curl -s ${url}/public`,
+		`curl -s -u 'alice:correct horse' ${url}/basic/whoami`,
+		`keep "$(curl -s -X PUT ${url}/token -H "Authorization: Bearer $REFRESH")"`,
+		`curl -s -X POST ${url}/token/revoke -d "token=$ACCESS" -w ' %{http_code}\\n'`,
+		`curl -s -X POST ${url}/user ${json} -d ${admin}`,
+		`keep "$(curl -s -X POST ${url}/token ${json} -d ${admin})"`,
+		`curl -s ${url}/admin/users -H "Authorization: Bearer $ACCESS"`,
+		`curl -s -X DELETE ${url}/token -H "Authorization: Bearer $REFRESH" -w '%{http_code}\\n'`,
+		`curl -s -X POST ${url}/m2m/ping -H "X-Example-ApiKey: $M2M_API_KEY"${machineKey === '' ? '   # start with M2M_API_KEY set to enable it' : ''}`,
+	]) {
+		console.log(`  ${line}`);
+	}
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

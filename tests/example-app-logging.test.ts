@@ -1,0 +1,273 @@
+import {spawn} from 'node:child_process';
+import {once} from 'node:events';
+import {mkdtempSync, rmSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import path from 'node:path';
+import {gzipSync} from 'node:zlib';
+import test, {type ExecutionContext} from 'ava';
+import {createExampleApp, type ExampleOptions} from '../example-app/app.js';
+import {listen, rawRequest} from './helpers/http.js';
+
+// What the example app writes to its log, for requests that carry passwords and tokens: one
+// summary line (status, method, path, error names and codes), never a body, a header, a query
+// string, a token, a password, or an error's message.
+
+const password = 'hunter2 Zebra-Quartz 91';
+type Pair = {access_token: string; refresh_token: string};
+
+async function start(t: ExecutionContext, options: Partial<ExampleOptions> = {}) {
+	const log: string[] = [];
+	const example = createExampleApp({databasePath: ':memory:', log: line => log.push(line), ...options});
+	t.teardown(example.close);
+	const url = await listen(t, example.app);
+	const post = async (route: string, body: string, headers: Record<string, string> = {'content-type': 'application/json'}) => {
+		const response = await fetch(`${url}${route}`, {method: 'POST', headers, body});
+		return {status: response.status, type: response.headers.get('content-type'), text: await response.text()};
+	};
+
+	const signUp = async (username: string, {admin = false} = {}) => {
+		const credentials = JSON.stringify({username, password});
+		t.is((await post('/user', credentials)).status, 201);
+		const login = await post('/token', credentials);
+		t.is(login.status, 200, admin ? 'admin' : username);
+		return JSON.parse(login.text) as Pair;
+	};
+
+	return {...example, url, log, post, signUp};
+}
+
+/** Neither the log nor any answer holds a secret, or a piece of one. */
+function assertNothingLeaks(t: ExecutionContext, texts: readonly string[], secrets: readonly string[]) {
+	for (const text of texts) {
+		for (const secret of [password, 'hunter2', 'Zebra-Quartz', ...secrets]) {
+			t.false(text.includes(secret), `${JSON.stringify(text)} holds a secret`);
+		}
+	}
+}
+
+function summary(status: number, method: string, route: string, error: string) {
+	return `request failed ${JSON.stringify({status, method, path: route, error})}`;
+}
+
+test.serial('by default the app logs to console.error, and only a summary', async t => {
+	const written: unknown[][] = [];
+	const methods = ['log', 'error', 'warn', 'info', 'debug'] as const;
+	const originals = methods.map(method => console[method].bind(console));
+	for (const method of methods) {
+		console[method] = (...parts: unknown[]) => {
+			written.push(parts);
+		};
+	}
+
+	try {
+		const example = createExampleApp({databasePath: ':memory:'});
+		t.teardown(example.close);
+		const url = await listen(t, example.app);
+		const response = await fetch(`${url}/token`, {method: 'POST', headers: {'content-type': 'application/json'}, body: `{"username":"alice","password":"${password}"`});
+		t.is(response.status, 400);
+		t.deepEqual(await response.json(), {error: 'invalid_request', error_description: 'Request body is not valid JSON'});
+	} finally {
+		for (const [index, method] of methods.entries()) {
+			console[method] = originals[index]!;
+		}
+	}
+
+	t.deepEqual(written, [[summary(400, 'POST', '/token', 'RequestBodyError(entity.parse.failed)')]]);
+});
+
+test('malformed JSON is a 400 in the app\'s error shape, and the log holds no part of it', async t => {
+	const {post, log} = await start(t);
+	// The first is the issue's example; V8 quotes the second in its message ("...password":correct ho"...).
+	const bodies = [`{"username":"alice","password":"${password}"`, `{"username":"alice","password":${password}}`];
+	const answers = [];
+	for (const body of bodies) {
+		const token = await post('/token?debug=correct%20horse', body);
+		t.is(token.status, 400);
+		t.regex(token.type ?? '', /^application\/json/);
+		t.deepEqual(JSON.parse(token.text), {error: 'invalid_request', error_description: 'Request body is not valid JSON'});
+		const user = await post('/user', body);
+		t.is(user.status, 400);
+		t.deepEqual(JSON.parse(user.text), {error: {type: 'request', message: 'Request body is not valid JSON'}});
+		answers.push(token.text, user.text);
+	}
+
+	const line = (route: string) => summary(400, 'POST', route, 'RequestBodyError(entity.parse.failed)');
+	t.deepEqual(log, [line('/token'), line('/user'), line('/token'), line('/user')]);
+	assertNothingLeaks(t, [...log, ...answers], []);
+});
+
+test('an oversized body is a 413 in the app\'s error shape, and the log holds no part of it', async t => {
+	const {post, log, url} = await start(t);
+	const body = JSON.stringify({username: 'alice', password, padding: 'x'.repeat(20 * 1024)});
+	const declared = await post('/token', body);
+	t.is(declared.status, 413);
+	t.deepEqual(JSON.parse(declared.text), {error: 'invalid_request', error_description: 'Request body is larger than 16kb'});
+	// Without a Content-Length, the limit is found while reading.
+	const chunks = [body.slice(0, 10_000), body.slice(10_000)].map(chunk => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join('');
+	const chunked = await rawRequest(url, '/user', [['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], 'POST', `${chunks}0\r\n\r\n`);
+	t.is(chunked.status, 413);
+	t.deepEqual(JSON.parse(chunked.body), {error: {type: 'request', message: 'Request body is larger than 16kb'}});
+	t.deepEqual(log, [summary(413, 'POST', '/token', 'RequestBodyError(entity.too.large)'), summary(413, 'POST', '/user', 'RequestBodyError(entity.too.large)')]);
+	assertNothingLeaks(t, [...log, declared.text, chunked.body], []);
+});
+
+test('another charset, an unknown Content-Encoding, a body that does not inflate: 4xx in the app\'s error shape', async t => {
+	const {post, log} = await start(t);
+	const credentials = JSON.stringify({username: 'alice', password});
+	const latin1 = await post('/user', credentials, {'content-type': 'application/json; charset=latin1'});
+	t.is(latin1.status, 415);
+	t.deepEqual(JSON.parse(latin1.text), {error: {type: 'request', message: 'Request body must be UTF-8'}});
+	const compress = await post('/token', credentials, {'content-type': 'application/json', 'content-encoding': 'compress'});
+	t.is(compress.status, 415);
+	t.deepEqual(JSON.parse(compress.text), {error: 'invalid_request', error_description: 'Content-Encoding is not supported'});
+	const garbage = await post('/token', credentials, {'content-type': 'application/json', 'content-encoding': 'gzip'});
+	t.is(garbage.status, 400, 'a client error, not a 500');
+	t.deepEqual(JSON.parse(garbage.text), {error: 'invalid_request', error_description: 'Request body could not be decompressed'});
+	t.deepEqual(log, [
+		summary(415, 'POST', '/user', 'RequestBodyError(charset.unsupported)'),
+		summary(415, 'POST', '/token', 'RequestBodyError(encoding.unsupported)'),
+		summary(400, 'POST', '/token', 'RequestBodyError(encoding.invalid)'),
+	]);
+	assertNothingLeaks(t, [...log, latin1.text, compress.text, garbage.text], []);
+
+	// UTF-8, said so, and gzip that inflates are read as usual.
+	const fetched = await fetch(`${(await start(t)).url}/user`, {method: 'POST', headers: {'content-type': 'application/json; charset=UTF-8', 'content-encoding': 'gzip'}, body: gzipSync(credentials)});
+	t.is(fetched.status, 201);
+});
+
+/** A driver's error that holds what it was given, as some do. */
+class DatabaseDownError extends Error {
+	readonly code = 'SQLITE_IOERR';
+	readonly body: unknown;
+	readonly headers: unknown;
+
+	constructor(message: string, body: unknown, headers: unknown) {
+		super(message);
+		this.name = 'DatabaseDownError';
+		this.body = body;
+		this.headers = headers;
+	}
+}
+
+test('a loader failure is a generic 500, and the log names the error, not its message', async t => {
+	const {signUp, store, url, log} = await start(t);
+	const pair = await signUp('alice');
+	store.tokenByHash = () => {
+		throw new DatabaseDownError(`cannot read ${pair.access_token} / ${pair.refresh_token} (password ${password})`, {password}, {authorization: `Bearer ${pair.access_token}`});
+	};
+
+	const whoami = await fetch(`${url}/whoami?access_token=${pair.access_token}`, {headers: {authorization: `Bearer ${pair.access_token}`}});
+	t.is(whoami.status, 500);
+	const whoamiText = await whoami.text();
+	t.deepEqual(JSON.parse(whoamiText), {error: {type: 'server', message: 'Internal server error'}});
+	const refresh = await fetch(`${url}/token`, {method: 'PUT', headers: {authorization: `Bearer ${pair.refresh_token}`}});
+	t.is(refresh.status, 500);
+	const refreshText = await refresh.text();
+	t.deepEqual(JSON.parse(refreshText), {error: 'server_error', error_description: 'Internal server error'});
+
+	t.is(log.length, 2);
+	t.like(JSON.parse(log[0]!.replace(/^request failed /, '')), {status: 500, method: 'GET', path: '/whoami'});
+	t.like(JSON.parse(log[1]!.replace(/^request failed /, '')), {status: 500, method: 'PUT', path: '/token'});
+	for (const line of log) {
+		t.regex(line, /"error":"StatelessAuthError <- DatabaseDownError\(SQLITE_IOERR\)"/, 'the cause, by name and code');
+	}
+
+	assertNothingLeaks(t, [...log, whoamiText, refreshText], [pair.access_token, pair.refresh_token, 'cannot read']);
+});
+
+test('a 500 in a route is a generic answer, and the log holds only a summary', async t => {
+	const {signUp, store, url, log, post} = await start(t, {admins: ['root']});
+	const root = await signUp('root', {admin: true});
+	store.allUsers = () => {
+		throw new DatabaseDownError(`disk I/O error while serving ${root.access_token}`, {password}, {});
+	};
+
+	const listed = await fetch(`${url}/admin/users?token=${root.refresh_token}`, {headers: {authorization: `Bearer ${root.access_token}`}});
+	t.is(listed.status, 500);
+	const listedText = await listed.text();
+	t.deepEqual(JSON.parse(listedText), {error: {type: 'server', message: 'Internal server error'}});
+
+	// Failing while issuing a pair, after the password was checked.
+	store.insertTokens = () => {
+		throw new Error(`constraint failed for password ${password}`);
+	};
+
+	const login = await post('/token', JSON.stringify({username: 'root', password}));
+	t.is(login.status, 500);
+	t.deepEqual(JSON.parse(login.text), {error: 'server_error', error_description: 'Internal server error'});
+
+	// Something that is not even an error, holding the password.
+	store.userByName = () => {
+		// eslint-disable-next-line @typescript-eslint/only-throw-error
+		throw `no user for ${password}`;
+	};
+
+	const thrown = await post('/token', JSON.stringify({username: 'root', password}));
+	t.is(thrown.status, 500);
+
+	t.deepEqual(log, [
+		summary(500, 'GET', '/admin/users', 'DatabaseDownError(SQLITE_IOERR)'),
+		summary(500, 'POST', '/token', 'Error'),
+		summary(500, 'POST', '/token', 'thrown string'),
+	]);
+	assertNothingLeaks(t, [...log, listedText, login.text, thrown.text], [root.access_token, root.refresh_token, 'disk I/O']);
+});
+
+test('refusals are answered, not logged', async t => {
+	const {signUp, url, log, post} = await start(t);
+	const pair = await signUp('alice');
+	t.is((await post('/token', JSON.stringify({username: 'alice', password: `${password}!`}))).status, 400);
+	t.is((await fetch(`${url}/whoami`, {headers: {authorization: `Bearer ${pair.refresh_token}`}})).status, 401);
+	t.is((await fetch(`${url}/token`, {method: 'PUT', headers: {authorization: `Bearer ${pair.access_token}`}})).status, 400);
+	t.is((await fetch(`${url}/basic/whoami`, {headers: {authorization: `Basic ${Buffer.from(`alice:${password}?`).toString('base64')}`}})).status, 401);
+	t.deepEqual(log, []);
+});
+
+test('npm start\'s program writes no body, header, token, password or key to its output', async t => {
+	const directory = mkdtempSync(path.join(tmpdir(), 'koa-stateless-auth-'));
+	const machineKey = 'm2m-key-that-must-stay-secret';
+	const child = spawn(process.execPath, ['--import=./ts-node-register.js', 'example-app/main.ts'], {
+		env: {...process.env, PORT: '0', DATABASE_PATH: path.join(directory, 'main.sqlite'), M2M_API_KEY: machineKey},
+		stdio: ['ignore', 'pipe', 'pipe'],
+	});
+	t.teardown(() => {
+		child.kill();
+		rmSync(directory, {recursive: true, force: true});
+	});
+	let stdout = '';
+	let stderr = '';
+	child.stderr.on('data', (chunk: Buffer) => {
+		stderr += String(chunk);
+	});
+	await new Promise<void>(resolve => {
+		child.stdout.on('data', (chunk: Buffer) => {
+			stdout += String(chunk);
+			if (stdout.includes('/m2m/ping')) {
+				resolve();
+			}
+		});
+	});
+	const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1] ?? '';
+	const post = async (route: string, body: string | Uint8Array, headers: Record<string, string> = {'content-type': 'application/json'}) =>
+		(await fetch(`${url}${route}`, {method: 'POST', headers, body})).status;
+
+	const credentials = JSON.stringify({username: 'alice', password});
+	t.is(await post('/user', credentials), 201);
+	const pair = await (await fetch(`${url}/token`, {method: 'POST', headers: {'content-type': 'application/json'}, body: credentials})).json() as Pair;
+	t.is(await post('/token', `{"username":"alice","password":"${password}"`), 400);
+	t.is(await post('/token', JSON.stringify({username: 'alice', password, padding: 'x'.repeat(20 * 1024)})), 413);
+	t.is(await post('/token', credentials, {'content-type': 'application/json', 'content-encoding': 'gzip'}), 400);
+	t.is(await post('/token', `{"username":"alice","password":"${password}!"}`), 400);
+	t.is(await post('/m2m/ping', '', {'x-example-apikey': machineKey}), 200);
+	t.is((await fetch(`${url}/whoami?access_token=${pair.refresh_token}`, {headers: {authorization: `Bearer ${pair.access_token}`}})).status, 200);
+	t.is((await fetch(`${url}/token`, {method: 'DELETE', headers: {authorization: `Bearer ${pair.refresh_token}`}})).status, 204);
+
+	child.kill('SIGTERM');
+	await once(child, 'close');
+	t.deepEqual(stderr.trim().split('\n'), [
+		summary(400, 'POST', '/token', 'RequestBodyError(entity.parse.failed)'),
+		summary(413, 'POST', '/token', 'RequestBodyError(entity.too.large)'),
+		summary(400, 'POST', '/token', 'RequestBodyError(encoding.invalid)'),
+	]);
+	assertNothingLeaks(t, [stdout, stderr], [pair.access_token, pair.refresh_token, machineKey]);
+});
