@@ -1,18 +1,19 @@
-// The benchmark's server process: every variant on its own loopback port, so the load generator
-// runs in another process (and on the other core).
+// The benchmark's server process: one variant (named by its id, the first argument) on a loopback
+// port, so that the load generator runs in another process (and on the other core). The parent
+// starts a fresh one for each measurement window and stops it before starting the next.
+import {once} from 'node:events';
 import type {AddressInfo} from 'node:net';
-import {createAsyncContextApp, createVariantApps} from './variants.js';
+import {variants, type VariantId} from './variants.js';
 
-const ports: Record<string, number> = {};
-const apps = process.argv.includes('--async-context') ? createAsyncContextApp() : createVariantApps();
-for (const [name, app] of Object.entries(apps)) {
-	const server = app.listen(0, '127.0.0.1');
-	await new Promise(resolve => server.once('listening', resolve));
-	ports[name] = (server.address() as AddressInfo).port;
+const id = process.argv[2] ?? '';
+if (!Object.hasOwn(variants, id)) {
+	throw new Error(`bench/server.ts: unknown variant ${JSON.stringify(id)}`);
 }
 
-process.send?.(ports);
-// The parent asks for the CPU time before and after each window, for the CPU cost per request.
+const server = variants[id as VariantId].createApp().listen(0, '127.0.0.1');
+await once(server, 'listening');
+process.send?.({port: (server.address() as AddressInfo).port});
+// The parent asks for the CPU time before and after the measured window, for the CPU cost per request.
 process.on('message', message => {
 	if (message === 'cpu') {
 		process.send?.(process.cpuUsage());

@@ -4,7 +4,7 @@ import passport from 'koa-passport';
 import {Strategy as BearerStrategy} from 'passport-http-bearer';
 import {HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthManager} from 'koa-stateless-auth';
 
-// The same in-memory data for every variant and both processes: 1000 users, one token each,
+// The same in-memory data for every variant and every process: 1000 users, one token each,
 // derived from the id so that the load generator knows the server's tokens.
 type TokenRecord = {userId: number};
 type User = {id: number; name: string};
@@ -16,11 +16,21 @@ for (let id = 0; id < 1000; id++) {
 	users.set(id, {id, name: `user-${id}`});
 }
 
-export const benchToken = [...tokens.keys()][500]!;
-const benchUser = users.get(500)!;
+/** Every token of the 1000, in user order: the load rotates through them, one request each. */
+export const tokenList: readonly string[] = [...tokens.keys()];
 const passwords = new Map([...users.values()].map(user => [user.name, `password-of-${user.name}`]));
 const usersByName = new Map([...users.values()].map(user => [user.name, user]));
-const benchApiKey = createHash('sha256').update('bench-api-key').digest('base64url');
+const apiKeys = Array.from({length: 10}, (_, index) => createHash('sha256').update(`bench-api-key-${index}`).digest('base64url'));
+
+// Loaders that answer synchronously, as a cache or a Map does.
+const findToken = (token: string) => tokens.get(token);
+const findUser = (record: TokenRecord) => users.get(record.userId);
+
+// Loaders that answer through a promise, as every real datastore does (already settled: no I/O,
+// no setImmediate, so that only the cost of the promises themselves shows). The hand-written
+// middleware and the library get these very functions.
+const loadToken = async (token: string) => tokens.get(token);
+const loadUser = async (record: TokenRecord) => users.get(record.userId);
 
 function unauthorized(ctx: Koa.Context): void {
 	ctx.status = 401;
@@ -28,11 +38,11 @@ function unauthorized(ctx: Koa.Context): void {
 	ctx.body = {error: 'unauthorized'};
 }
 
-/** The least any library can do for this job: a regex and two awaited Map lookups. */
+/** The least any library can do for this job: a regex and two awaited lookups, here synchronous ones. */
 export const handWritten: Middleware = async function handWritten(ctx, next) {
 	const match = /^Bearer +([\w\-.~+/]+=*)$/i.exec(ctx.get('Authorization'));
-	const record = match ? await tokens.get(match[1]!) : undefined;
-	const user = record ? await users.get(record.userId) : undefined;
+	const record = match ? await findToken(match[1]!) : undefined;
+	const user = record ? await findUser(record) : undefined;
 	if (user === undefined) {
 		unauthorized(ctx);
 		return;
@@ -42,13 +52,11 @@ export const handWritten: Middleware = async function handWritten(ctx, next) {
 	await next();
 };
 
-/** The same with loaders that answer through a promise, as a database driver does. */
-const loadToken = async (token: string) => tokens.get(token);
-const loadUser = async (id: number) => users.get(id);
+/** The same with the loaders that return promises. */
 export const handWrittenAsync: Middleware = async function handWrittenAsync(ctx, next) {
 	const match = /^Bearer +([\w\-.~+/]+=*)$/i.exec(ctx.get('Authorization'));
 	const record = match ? await loadToken(match[1]!) : undefined;
-	const user = record ? await loadUser(record.userId) : undefined;
+	const user = record ? await loadUser(record) : undefined;
 	if (user === undefined) {
 		unauthorized(ctx);
 		return;
@@ -58,98 +66,166 @@ export const handWrittenAsync: Middleware = async function handWrittenAsync(ctx,
 	await next();
 };
 
-const asyncAuth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
-asyncAuth.tokenLoader(loadToken);
-asyncAuth.userLoader(async record => loadUser(record.userId));
-export const oursAsync = asyncAuth.tokenRequired() as Middleware;
+/** `auth.tokenRequired()` with the synchronous loaders. */
+export function createOurs(): Middleware {
+	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+	auth.tokenLoader(findToken);
+	auth.userLoader(findUser);
+	return auth.tokenRequired() as Middleware;
+}
 
-export const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
-auth.tokenLoader(token => tokens.get(token));
-auth.userLoader(record => users.get(record.userId));
-export const ours = auth.tokenRequired() as Middleware;
-
-passport.use(new BearerStrategy((token, done) => {
-	const record = tokens.get(token);
-	const user = record && users.get(record.userId);
-	done(null, user ?? false);
-}));
+/** `auth.tokenRequired()` with the loaders that return promises; `loaderTimeout: false` turns the timeout off. */
+export function createOursAsync(loaderTimeout?: false): Middleware {
+	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', ...(loaderTimeout === undefined ? {} : {loaderTimeout})});
+	auth.tokenLoader(loadToken);
+	auth.userLoader(loadUser);
+	return auth.tokenRequired() as Middleware;
+}
 
 function respond(ctx: Koa.Context): void {
 	const user = (ctx.state as {currentUser?: User; user?: User}).currentUser ?? (ctx.state as {user?: User}).user;
 	ctx.body = {hello: user?.name ?? 'anonymous'};
 }
 
-// Basic and header API keys as the library ships them, over the same in-memory users.
-const basic = new HttpBasicAuth<User>({
-	realm: 'bench',
-	authenticate: ({username, password}) => (passwords.get(username) === password ? usersByName.get(username) : undefined),
-});
-const machines = new HeaderApiKeyAuthenticator({header: 'X-Api-Key'});
-machines.registerKey(benchApiKey, 'bench');
-for (let index = 0; index < 9; index++) {
-	machines.registerKey(createHash('sha256').update(`other-key-${index}`).digest('base64url'), `app-${index}`);
+function appOf(...middleware: Middleware[]): Koa {
+	const app = new Koa();
+	for (const one of middleware) {
+		app.use(one);
+	}
+
+	return app;
 }
 
-const withContext = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', asyncContext: true});
-withContext.tokenLoader(token => tokens.get(token));
-withContext.userLoader(record => users.get(record.userId));
+/** The headers of the requests a variant is loaded with, each valid for it; the load takes them in turn, one a request. */
+export type Requests = ReadonlyArray<{readonly headers: Readonly<Record<string, string>>}>;
 
-/** The request headers each variant is loaded with: valid credentials for it. */
-export const variantHeaders: Record<string, Record<string, string>> = {
-	'bare Koa': {authorization: `Bearer ${benchToken}`},
-	'hand-written bearer': {authorization: `Bearer ${benchToken}`},
-	'koa-stateless-auth': {authorization: `Bearer ${benchToken}`},
-	'koa-passport + passport-http-bearer': {authorization: `Bearer ${benchToken}`},
-	'koa-stateless-auth, asyncContext on': {authorization: `Bearer ${benchToken}`},
-	'koa-stateless-auth, Basic': {authorization: `Basic ${Buffer.from(`${benchUser.name}:${passwords.get(benchUser.name)!}`).toString('base64')}`},
-	'koa-stateless-auth, header API key (10 keys)': {'x-api-key': benchApiKey},
+const bearerRequests = (): Requests => tokenList.map(token => ({headers: {authorization: `Bearer ${token}`}}));
+
+export type VariantId =
+	| 'hand-async'
+	| 'ours-async'
+	| 'ours-async-untimed'
+	| 'hand-async-again'
+	| 'hand'
+	| 'bare'
+	| 'ours'
+	| 'passport'
+	| 'basic'
+	| 'apikey'
+	| 'context';
+
+export type Variant = {
+	readonly name: string;
+	/** The hand-written variant with the same kind of loaders, whose windows this one's are paired with; none for a baseline. */
+	readonly baseline: VariantId | undefined;
+	readonly requests: () => Requests;
+	/** Builds the app, in the server process only: nothing of the other variants (an AsyncLocalStorage, passport) exists there. */
+	readonly createApp: () => Koa;
 };
 
-/**
-The variant with `asyncContext` on, alone: on Node 20 a live AsyncLocalStorage slows every promise
-of its process, so it runs in a server process of its own, not beside the others.
-*/
-export function createAsyncContextApp(): Record<string, Koa> {
-	const contextual = new Koa();
-	contextual.use(withContext.tokenRequired() as Middleware);
-	contextual.use(respond);
-	return {'koa-stateless-auth, asyncContext on': contextual};
-}
+/** Every variant, headline (loaders that return promises) first; the server process builds one of them. */
+export const variants: Readonly<Record<VariantId, Variant>> = {
+	'hand-async': {
+		name: 'hand-written bearer, async loaders',
+		baseline: undefined,
+		requests: bearerRequests,
+		createApp: () => appOf(handWrittenAsync, respond),
+	},
+	'ours-async': {
+		name: 'koa-stateless-auth, async loaders',
+		baseline: 'hand-async',
+		requests: bearerRequests,
+		createApp: () => appOf(createOursAsync(), respond),
+	},
+	'ours-async-untimed': {
+		name: 'koa-stateless-auth, async loaders, loaderTimeout: false',
+		baseline: 'hand-async',
+		requests: bearerRequests,
+		createApp: () => appOf(createOursAsync(false), respond),
+	},
+	'hand-async-again': {
+		// An A/A control: the baseline's very code in a server of its own, measured as a variant.
+		// Its ratio should be 1 give or take the noise; its range is the noise of one round.
+		name: 'hand-written bearer, async loaders (A/A control: the same again)',
+		baseline: 'hand-async',
+		requests: bearerRequests,
+		createApp: () => appOf(handWrittenAsync, respond),
+	},
+	hand: {
+		name: 'hand-written bearer, sync loaders',
+		baseline: undefined,
+		requests: bearerRequests,
+		createApp: () => appOf(handWritten, respond),
+	},
+	bare: {
+		name: 'bare Koa (no authentication)',
+		baseline: 'hand',
+		requests: bearerRequests,
+		createApp: () => appOf(respond),
+	},
+	ours: {
+		name: 'koa-stateless-auth, sync loaders',
+		baseline: 'hand',
+		requests: bearerRequests,
+		createApp: () => appOf(createOurs(), respond),
+	},
+	passport: {
+		name: 'koa-passport + passport-http-bearer, sync loaders',
+		baseline: 'hand',
+		requests: bearerRequests,
+		createApp() {
+			passport.use(new BearerStrategy((token, done) => {
+				const record = findToken(token);
+				const user = record && findUser(record);
+				done(null, user ?? false);
+			}));
+			return appOf(passport.initialize(), passport.authenticate('bearer', {session: false}), respond);
+		},
+	},
+	basic: {
+		// Base64 and UTF-8 checks; 1000 users, each request another one.
+		name: 'koa-stateless-auth, Basic',
+		baseline: 'hand',
+		requests: () => [...users.values()].map(user => ({
+			headers: {authorization: `Basic ${Buffer.from(`${user.name}:${passwords.get(user.name)!}`).toString('base64')}`},
+		})),
+		createApp() {
+			const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+			const basic = new HttpBasicAuth<User>({
+				realm: 'bench',
+				authenticate: ({username, password}) => (passwords.get(username) === password ? usersByName.get(username) : undefined),
+			});
+			return appOf(auth.protect({authenticators: [basic]}) as Middleware, respond);
+		},
+	},
+	apikey: {
+		// A SHA-256 and a constant-time comparison with each of the 10 keys; each request another key.
+		name: 'koa-stateless-auth, header API key (10 keys)',
+		baseline: 'hand',
+		requests: () => apiKeys.map(key => ({headers: {'x-api-key': key}})),
+		createApp() {
+			const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+			const machines = new HeaderApiKeyAuthenticator({header: 'X-Api-Key'});
+			for (const [index, key] of apiKeys.entries()) {
+				machines.registerKey(key, `app-${index}`);
+			}
 
-/** One Koa app per variant, each answering the same small JSON. */
-export function createVariantApps(): Record<string, Koa> {
-	const bare = new Koa();
-	bare.use(respond);
-
-	const hand = new Koa();
-	hand.use(handWritten);
-	hand.use(respond);
-
-	const library = new Koa();
-	library.use(ours);
-	library.use(respond);
-
-	const withPassport = new Koa();
-	withPassport.use(passport.initialize());
-	withPassport.use(passport.authenticate('bearer', {session: false}));
-	withPassport.use(respond);
-
-	const basicApp = new Koa();
-	basicApp.use(auth.protect({authenticators: [basic]}) as Middleware);
-	basicApp.use(respond);
-
-	const apiKeyApp = new Koa();
-	apiKeyApp.use(auth.protect({authenticators: [machines]}) as Middleware);
-	apiKeyApp.use(ctx => {
-		ctx.body = {hello: (ctx.state as {currentUser: {appName: string}}).currentUser.appName};
-	});
-
-	return {
-		'bare Koa': bare,
-		'hand-written bearer': hand,
-		'koa-stateless-auth': library,
-		'koa-passport + passport-http-bearer': withPassport,
-		'koa-stateless-auth, Basic': basicApp,
-		'koa-stateless-auth, header API key (10 keys)': apiKeyApp,
-	};
-}
+			return appOf(auth.protect({authenticators: [machines]}) as Middleware, ctx => {
+				ctx.body = {hello: (ctx.state as {currentUser: {appName: string}}).currentUser.appName};
+			});
+		},
+	},
+	context: {
+		// On Node 20 a live AsyncLocalStorage slows every promise of its process: this manager
+		// exists only in its own server process.
+		name: 'koa-stateless-auth, asyncContext on, sync loaders',
+		baseline: 'hand',
+		requests: bearerRequests,
+		createApp() {
+			const withContext = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', asyncContext: true});
+			withContext.tokenLoader(findToken);
+			withContext.userLoader(findUser);
+			return appOf(withContext.tokenRequired() as Middleware, respond);
+		},
+	},
+};
