@@ -283,6 +283,22 @@ its status and headers, with a generic message, and has the thrown error as its 
 that cannot be answered as it stands (not one of our errors, a status or header Koa or Node would
 refuse, a property that throws when read) becomes a generic 500 whose cause it is.
 */
+// Refusals whose cause the application must hear of (a corrupt store row): the guard emits the
+// cause on app.emit('error'), while the client gets the plain refusal.
+const reportable = new WeakSet<object>();
+
+/** A refusal of an unknown token whose `cause` (what was wrong in the store) is emitted on the app. */
+export function unknownAndReported(cause: Error): StatelessAuthError {
+	const error = new StatelessAuthError('Invalid token', 401, 'token', {reason: 'invalid_token', cause});
+	reportable.add(error);
+	return error;
+}
+
+/** The cause to emit on the app for a refusal made by {@link unknownAndReported}, if it is one. */
+export function reportedCause(thrown: unknown): unknown {
+	return typeof thrown === 'object' && thrown !== null && reportable.has(thrown) ? (thrown as Error).cause : undefined;
+}
+
 /** Messages per reason, replacing the library's wording (the manager's `messages` option). */
 export type Messages = Readonly<Partial<Record<RefusalReason, string>>>;
 

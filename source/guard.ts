@@ -3,7 +3,7 @@ import type {Context, DefaultContext, Middleware, Next, ParameterizedContext} fr
 import type {Authenticator, AuthenticatorResult, AuthMode, LoaderOptions, NoCredentials} from './authenticator.js';
 import type {BearerErrorCode} from './challenge.js';
 import {Deadline, timeoutQueue} from './deadline.js';
-import {answerFor, ConfigurationError, refusals, type Messages, type StatelessAuthError} from './errors.js';
+import {answerFor, ConfigurationError, refusals, reportedCause, type Messages, type StatelessAuthError} from './errors.js';
 import {checkPermissions, type NormalisedPermissions, type PermissionsReader} from './permissions.js';
 import {attachRouteSecurity, describeRoute} from './openapi.js';
 import {isPromiseLike} from './promise-like.js';
@@ -147,6 +147,11 @@ export function createGuard<User, Token, StateKey extends string>(
 			}
 		} catch {
 			// A thrown Proxy whose traps throw: answerFor makes it a generic 500.
+		}
+
+		const report = reportedCause(thrown);
+		if (report !== undefined) {
+			ctx.app.emit('error', report, ctx);
 		}
 
 		const error = answerFor(thrown, challengeFor, messages);

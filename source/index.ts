@@ -11,6 +11,9 @@ export {HeaderApiKeyAuthenticator, authenticatedAppName} from './authenticators/
 export {getAuthorizationHeader} from './authorization.js';
 export {parseAuthorizationHeader} from './authorization-header.js';
 export {openApiSecurity} from './openapi.js';
+export {TokenService} from './tokens/service.js';
+export {generateToken, isWellFormedToken, digestToken, tokenPattern} from './tokens/format.js';
+export {hashPassword, verifyPassword, defaultScryptParameters} from './passwords.js';
 
 export type {
 	StatelessAuthOptions,
@@ -46,3 +49,9 @@ export type {PermissionRequirement, PermissionsReader} from './permissions.js';
 export type {RouteSecurity, SecurityRequirementObject} from './openapi.js';
 export type {ParsedAuthorization, MalformedReason, ParseAuthorizationOptions} from './authorization-header.js';
 export type {BearerErrorCode} from './challenge.js';
+export type {TokenServiceOptions, IssuedToken, TokenPair, IssueOptions, Verification, TokenType} from './tokens/service.js';
+export type {GenerateTokenOptions} from './tokens/format.js';
+export type {ScryptParameters, PasswordCheck} from './passwords.js';
+export type {
+	TokenStore, TokenRecord, FoundToken, SessionLimit, RotateOutcome, UserStore, UserRecord, UserPage,
+} from './stores/types.js';

@@ -5,12 +5,14 @@ import {registerManager} from './app-registry.js';
 import {defaultMaxTokenLength} from './authorization-header.js';
 import type {Authenticator, AuthMode} from './authenticator.js';
 import {
-	createBearerAuthenticator, type ApiKeyLoader, type LoaderSlots, type TokenLoader, type TokenSources, type UserLoader,
+	createBearerAuthenticator, missingLoader, type ApiKeyLoader, type LoaderSlots, type TokenLoader, type TokenSources, type UserLoader,
 } from './authenticators/bearer.js';
 import {createTokenKeyAuthenticator, refuseTokenKeys} from './authenticators/token-key.js';
 import {assertChallengeText, assertToken} from './challenge.js';
 import {requestStorage} from './current-user.js';
-import type {Messages} from './errors.js';
+import {refusals, unknownAndReported, type Messages} from './errors.js';
+import type {TokenRecord} from './stores/types.js';
+import {TokenService} from './tokens/service.js';
 import {createGuard, type AuthMiddleware, type GuardReporter} from './guard.js';
 import {attachRouteSecurity} from './openapi.js';
 import {
@@ -164,6 +166,66 @@ export class StatelessAuthManager<
 	apiKeyLoader(loader: ApiKeyLoader<User>): this {
 		assertFunction(loader, 'apiKeyLoader');
 		this.#loaders.apiKeyLoader = loader;
+		return this;
+	}
+
+	/**
+	Take tokens from a {@link TokenService}: registers the token loader (access and refresh tokens,
+	by the route's `tokenType`) and the `apiKeyLoader` (its API keys, for `Token` keys), so that only
+	the user loader is left to write. Everything else (permissions, modes, events, OpenAPI) is
+	unchanged. A token of the wrong format or checksum is refused before the store is asked; an
+	expired one as `expired_token`; a store that fails answers 503 with `Retry-After`; a corrupt
+	record is refused as unknown and reported on `app.emit('error')`. `ctx.state.currentToken` is
+	the token's `TokenRecord` (a digest, never the token).
+
+	@example
+	```
+	const tokens = new TokenService({store: new MemoryTokenStore(), prefix: 'myapp'});
+	const auth = new StatelessAuthManager<TokenRecord, User>().useTokens(tokens);
+	auth.userLoader(record => users.getById(record.userId));
+	```
+	*/
+	useTokens(this: StatelessAuthManager<TokenRecord, User, StateKey>, service: TokenService): StatelessAuthManager<TokenRecord, User, StateKey> {
+		if (!(service instanceof TokenService)) {
+			throw new TypeError('useTokens() takes a TokenService.');
+		}
+
+		const load = async (token: string, tokenType: string): Promise<TokenRecord | undefined> => {
+			if (tokenType !== 'access' && tokenType !== 'refresh' && tokenType !== 'api_key') {
+				return undefined;
+			}
+
+			const result = await service.verify(token, tokenType);
+			if (result.valid) {
+				return result.record;
+			}
+
+			if (result.reason === 'expired') {
+				throw refusals.expired(tokenType);
+			}
+
+			if (result.reason === 'corrupt') {
+				throw unknownAndReported(result.error);
+			}
+
+			return undefined;
+		};
+
+		this.tokenLoader(load);
+		const loaders = this.#loaders;
+		this.apiKeyLoader(async (key, options) => {
+			const record = await load(key, 'api_key');
+			if (record === undefined) {
+				return undefined;
+			}
+
+			const {userLoader} = loaders;
+			if (userLoader === undefined) {
+				throw missingLoader('userLoader');
+			}
+
+			return userLoader(record, options);
+		});
 		return this;
 	}
 

@@ -2,7 +2,8 @@ import type {Context} from 'koa';
 import {readHeaderLines} from '../authorization-header.js';
 import type {Authenticator, AuthenticatorResult, SecuritySchemeObject} from '../authenticator.js';
 import {assertChallengeText, assertToken, formatChallenge} from '../challenge.js';
-import {refusals, StatelessAuthError} from '../errors.js';
+import {refusals, StatelessAuthError, unknownAndReported} from '../errors.js';
+import {TokenService} from '../tokens/service.js';
 import {digestSecret, findDigest} from '../secrets.js';
 
 /** Options of {@link HeaderApiKeyAuthenticator}. */
@@ -31,11 +32,23 @@ export type HeaderApiKeyOptions = {
 	@default 4096
 	*/
 	readonly maxKeyLength?: number;
+	/**
+	Also accept the API keys of a {@link TokenService} (`tokens.issue(userId, 'api_key', {name})`),
+	looked up by digest with their expiry and last use; their principal is
+	`{appName: <name>, userId}`. Keys registered with `registerKey` are checked first, in memory.
+
+	@default undefined
+	*/
+	readonly keys?: TokenService;
 };
 
-/** What a header API key authenticates: the application the key was registered for. */
+/**
+What a header API key authenticates: the application the key was registered (or issued) for, and
+for a key of a token service, the user who owns it.
+*/
 export type ApiKeyPrincipal = {
 	readonly appName: string;
+	readonly userId?: string;
 };
 
 // On ctx.state under a symbol, not in a WeakMap keyed by context: a WeakMap entry per request
@@ -71,11 +84,17 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 	readonly #lowerCaseHeader: string;
 	readonly #maxKeyLength: number;
 	readonly #challenge: string;
+	readonly #keys: TokenService | undefined;
 	#digests: Buffer[] = [];
 	#names: string[] = [];
 
 	constructor(options: HeaderApiKeyOptions = {}) {
-		const {header = 'X-API-Key', realm, securitySchemeName = 'apiKeyAuth', maxKeyLength = 4096} = options;
+		const {header = 'X-API-Key', realm, securitySchemeName = 'apiKeyAuth', maxKeyLength = 4096, keys} = options;
+		if (keys !== undefined && !(keys instanceof TokenService)) {
+			throw new TypeError('The `keys` option must be a TokenService.');
+		}
+
+		this.#keys = keys;
 		assertToken(header, 'header');
 		if (realm !== undefined) {
 			assertChallengeText(realm, 'realm');
@@ -123,7 +142,7 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 		return true;
 	}
 
-	authenticate(ctx: Context): AuthenticatorResult<ApiKeyPrincipal, undefined> {
+	authenticate(ctx: Context): AuthenticatorResult<ApiKeyPrincipal, undefined> | Promise<AuthenticatorResult<ApiKeyPrincipal, undefined>> {
 		const value = readHeaderLines(ctx.req.rawHeaders, this.#lowerCaseHeader);
 		if (value === undefined || value === '') {
 			return {ok: false, reason: 'absent'};
@@ -137,11 +156,26 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 		const index = value.length > this.#maxKeyLength ? -1 : findDigest(digestSecret(value), this.#digests);
 		const appName = this.#names[index];
 		if (appName === undefined) {
+			if (this.#keys !== undefined && value.length <= this.#maxKeyLength) {
+				return this.#fromService(ctx, this.#keys, value);
+			}
+
 			throw refusals.invalidApiKey();
 		}
 
 		(ctx.state as Record<symbol, string>)[appNameKey] = appName;
 		return {ok: true, user: {appName}, token: undefined};
+	}
+
+	async #fromService(ctx: Context, keys: TokenService, value: string): Promise<AuthenticatorResult<ApiKeyPrincipal, undefined>> {
+		const result = await keys.verify(value, 'api_key');
+		if (!result.valid) {
+			throw result.reason === 'corrupt' ? unknownAndReported(result.error) : refusals.invalidApiKey();
+		}
+
+		const appName = result.record.name ?? 'default';
+		(ctx.state as Record<symbol, string>)[appNameKey] = appName;
+		return {ok: true, user: {appName, userId: result.record.userId}, token: undefined};
 	}
 
 	challenge(): string {
