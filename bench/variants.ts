@@ -68,7 +68,7 @@ export const handWrittenAsync: Middleware = async function handWrittenAsync(ctx,
 
 /** `auth.tokenRequired()` with the synchronous loaders. */
 export function createOurs(): Middleware {
-	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'bench'});
 	auth.tokenLoader(findToken);
 	auth.userLoader(findUser);
 	return auth.tokenRequired() as Middleware;
@@ -76,7 +76,7 @@ export function createOurs(): Middleware {
 
 /** `auth.tokenRequired()` with the loaders that return promises; `loaderTimeout: false` turns the timeout off. */
 export function createOursAsync(loaderTimeout?: false): Middleware {
-	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', ...(loaderTimeout === undefined ? {} : {loaderTimeout})});
+	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'bench', ...(loaderTimeout === undefined ? {} : {loaderTimeout})});
 	auth.tokenLoader(loadToken);
 	auth.userLoader(loadUser);
 	return auth.tokenRequired() as Middleware;
@@ -190,7 +190,7 @@ export const variants: Readonly<Record<VariantId, Variant>> = {
 			headers: {authorization: `Basic ${Buffer.from(`${user.name}:${passwords.get(user.name)!}`).toString('base64')}`},
 		})),
 		createApp() {
-			const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+			const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'bench'});
 			const basic = new HttpBasicAuth<User>({
 				realm: 'bench',
 				authenticate: ({username, password}) => (passwords.get(username) === password ? usersByName.get(username) : undefined),
@@ -204,7 +204,7 @@ export const variants: Readonly<Record<VariantId, Variant>> = {
 		baseline: 'hand',
 		requests: () => apiKeys.map(key => ({headers: {'x-api-key': key}})),
 		createApp() {
-			const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'bench'});
+			const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'bench'});
 			const machines = new HeaderApiKeyAuthenticator({header: 'X-Api-Key'});
 			for (const [index, key] of apiKeys.entries()) {
 				machines.registerKey(key, `app-${index}`);
@@ -222,7 +222,7 @@ export const variants: Readonly<Record<VariantId, Variant>> = {
 		baseline: 'hand',
 		requests: bearerRequests,
 		createApp() {
-			const withContext = new StatelessAuthManager<TokenRecord, User>({realm: 'bench', asyncContext: true});
+			const withContext = new StatelessAuthManager<User, TokenRecord>({realm: 'bench', asyncContext: true});
 			withContext.tokenLoader(findToken);
 			withContext.userLoader(findUser);
 			return appOf(withContext.tokenRequired() as Middleware, respond);

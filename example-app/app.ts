@@ -137,7 +137,7 @@ export function createExampleApp({
 	},
 }: ExampleOptions) {
 	const store = openStore(databasePath);
-	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'example'});
+	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'example'});
 	auth.tokenLoader((token, tokenType) => {
 		const row = store.tokenByHash(hashToken(token), tokenType);
 		return row && new TokenRecord(row, now);

@@ -22,7 +22,7 @@ asked who the user is.
 
 @example
 ```
-const auth = new StatelessAuthManager<Token, User>({asyncContext: true});
+const auth = new StatelessAuthManager<User, Token>({asyncContext: true});
 // in a service called by a protected route:
 const user = currentUser<User>();
 ```

@@ -30,13 +30,13 @@ import {
 Holds the loaders and options of an application's stateless authentication, and makes the
 middleware that protects routes.
 
-@typeParam Token - What the token loader returns: the stored token record.
 @typeParam User - What the user loader returns.
+@typeParam Token - What the token loader returns: the stored token record.
 @typeParam StateKey - The key of the user on `ctx.state`.
 
 @example
 ```
-const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'api'});
+const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'api'});
 auth.tokenLoader(async (token, tokenType) => tokens.findByHash(sha256(token), tokenType));
 auth.userLoader(async record => users.findById(record.userId));
 
@@ -46,8 +46,8 @@ router.get('/whoami', auth.tokenRequired(), ctx => {
 ```
 */
 export class StatelessAuthManager<
-	Token extends object = object,
 	User extends object = object,
+	Token extends object = object,
 	StateKey extends string = 'currentUser',
 > extends EventEmitter<StatelessAuthEvents> {
 	/**
@@ -61,7 +61,7 @@ export class StatelessAuthManager<
 	*/
 	readonly protect: Protect<User, Token, StateKey>;
 
-	readonly #loaders: LoaderSlots<Token, User> = {tokenLoader: undefined, userLoader: undefined, apiKeyLoader: undefined};
+	readonly #loaders: LoaderSlots<User, Token> = {tokenLoader: undefined, userLoader: undefined, apiKeyLoader: undefined};
 	readonly #lowerCaseHeader: string;
 	readonly #authType: string;
 	readonly #tokenType: string;
@@ -152,7 +152,7 @@ export class StatelessAuthManager<
 	Register the function that finds the user a token record belongs to. Answer `null` or
 	`undefined` when there is none; the request is then refused like an unknown token.
 	*/
-	userLoader(loader: UserLoader<Token, User>): this {
+	userLoader(loader: UserLoader<User, Token>): this {
 		assertFunction(loader, 'userLoader');
 		this.#loaders.userLoader = loader;
 		return this;
@@ -181,11 +181,11 @@ export class StatelessAuthManager<
 	@example
 	```
 	const tokens = new TokenService({store: new MemoryTokenStore(), prefix: 'myapp'});
-	const auth = new StatelessAuthManager<TokenRecord, User>().useTokens(tokens);
+	const auth = new StatelessAuthManager<User, TokenRecord>().useTokens(tokens);
 	auth.userLoader(record => users.getById(record.userId));
 	```
 	*/
-	useTokens(this: StatelessAuthManager<TokenRecord, User, StateKey>, service: TokenService): StatelessAuthManager<TokenRecord, User, StateKey> {
+	useTokens(this: StatelessAuthManager<User, TokenRecord, StateKey>, service: TokenService): StatelessAuthManager<User, TokenRecord, StateKey> {
 		if (!(service instanceof TokenService)) {
 			throw new TypeError('useTokens() takes a TokenService.');
 		}

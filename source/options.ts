@@ -74,7 +74,7 @@ export type CommonOptions = {
 Options of {@link StatelessAuthManager}. `stateKey` is the key of the user on `ctx.state`
 (`currentUser` by default; the token record is always on `currentToken`). To use another key, name
 it in the third type argument too, so that the types of `ctx.state` follow:
-`new StatelessAuthManager<Token, User, 'me'>({stateKey: 'me'})`.
+`new StatelessAuthManager<User, Token, 'me'>({stateKey: 'me'})`.
 */
 export type StatelessAuthOptions<StateKey extends string = 'currentUser'> = CommonOptions &
 	([StateKey] extends ['currentUser'] ? {readonly stateKey?: StateKey} : {readonly stateKey: StateKey});

@@ -11,7 +11,7 @@ type RouteOptionsOf<User, Token> = Omit<TokenRequiredOptions<User, Token>, 'mode
 /**
 `tokenRequired` without a manager at hand: the middleware finds the manager registered on the
 application with `auth.initApp(app)` through `ctx.app`. Name the types it loads in the type
-arguments, as the manager knows them: `tokenRequired<TokenRecord, User>()`. Its options are
+arguments, as the manager knows them: `tokenRequired<User, TokenRecord>()`. Its options are
 validated when the route is declared, and typed, exactly as `auth.tokenRequired`'s.
 
 An application with no manager registered answers 500 and emits an error saying how to fix it.
@@ -19,30 +19,30 @@ An application with no manager registered answers 500 and emits an error saying 
 @example
 ```
 auth.initApp(app);
-router.get('/whoami', tokenRequired<TokenRecord, User>(), ctx => {
+router.get('/whoami', tokenRequired<User, TokenRecord>(), ctx => {
 	ctx.body = {username: ctx.state.currentUser.username};
 });
 ```
 */
 // One signature per mode and key setting rather than inferred type parameters: with the types
-// named (`tokenRequired<Token, User>(...)`), TypeScript infers no other type argument, so the
+// named (`tokenRequired<User, Token>(...)`), TypeScript infers no other type argument, so the
 // options' literal `mode` and `allowApiKey` pick the signature instead.
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	options: RouteOptionsOf<User, Token> & {readonly mode: 'optional'; readonly allowApiKey: true},
 ): TokenRequiredMiddleware<User, Token, StateKey, 'optional', true>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	options: RouteOptionsOf<User, Token> & {readonly mode: 'optional'; readonly allowApiKey?: false},
 ): TokenRequiredMiddleware<User, Token, StateKey, 'optional', false>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	options: RouteOptionsOf<User, Token> & {readonly mode?: 'required'; readonly allowApiKey: true},
 ): TokenRequiredMiddleware<User, Token, StateKey, 'required', true>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	options?: RouteOptionsOf<User, Token> & {readonly mode?: 'required'; readonly allowApiKey?: false},
 ): TokenRequiredMiddleware<User, Token, StateKey, 'required', false>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	options: TokenRequiredOptions<User, Token>,
 ): TokenRequiredMiddleware<User, Token, StateKey, AuthMode, boolean>;
-export function tokenRequired<Token = unknown, User = unknown, StateKey extends string = 'currentUser'>(
+export function tokenRequired<User = unknown, Token = unknown, StateKey extends string = 'currentUser'>(
 	tokenType: string,
 	authType?: string,
 ): AuthMiddleware<User, Token, StateKey>;

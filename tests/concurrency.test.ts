@@ -77,7 +77,7 @@ const routes: readonly Route[] = [
 function start(shared: StatelessAuthError, withHandler: boolean) {
 	const events: Array<{manager: string; event: string; path: string; credential: string; id?: number}> = [];
 	const managers = ['alpha', 'beta'].map(realm => {
-		const auth = new StatelessAuthManager<TokenRecord, User>({realm});
+		const auth = new StatelessAuthManager<User, TokenRecord>({realm});
 		auth.tokenLoader(async token => {
 			await jitter();
 			const {kind, id} = parse(token);
@@ -108,7 +108,7 @@ function start(shared: StatelessAuthError, withHandler: boolean) {
 		});
 		return auth;
 	});
-	const [alpha, beta] = managers as [StatelessAuthManager<TokenRecord, User>, StatelessAuthManager<TokenRecord, User>];
+	const [alpha, beta] = managers as [StatelessAuthManager<User, TokenRecord>, StatelessAuthManager<User, TokenRecord>];
 	const basic = new HttpBasicAuth<User>({
 		realm: 'gamma',
 		async authenticate({username}) {

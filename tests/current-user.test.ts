@@ -19,7 +19,7 @@ async function loadProfile(): Promise<{id: number | null} | {error: string}> {
 }
 
 async function start(t: Parameters<typeof listen>[0]) {
-	const auth = new StatelessAuthManager<{userId: number}, User>({asyncContext: true});
+	const auth = new StatelessAuthManager<User, {userId: number}>({asyncContext: true});
 	auth.tokenLoader(async token => {
 		await delay(Math.random() * 5);
 		return {userId: Number(token.slice(1))};
@@ -40,7 +40,7 @@ async function start(t: Parameters<typeof listen>[0]) {
 		ctx.body = await loadProfile();
 	});
 	// A second manager in the same process, without asyncContext: its routes must not quietly read undefined.
-	const other = new StatelessAuthManager<{userId: number}, User>();
+	const other = new StatelessAuthManager<User, {userId: number}>();
 	other.tokenLoader(token => ({userId: Number(token.slice(1))}));
 	other.userLoader(record => ({id: record.userId}));
 	router.get('/other-manager', other.tokenRequired(), async ctx => {

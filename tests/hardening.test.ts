@@ -82,7 +82,7 @@ function serve(t: ExecutionContext, app: Koa, router: Router<object>): Promise<s
 test('an apiKeyLoader written as `known.has(key) && svc` refuses an unknown key with 401 instead of letting it in', async t => {
 	const known = new Set(['k-billing']);
 	const svc: Service = {service: 'billing'};
-	const auth = new StatelessAuthManager<object, Service>({realm: 'api'});
+	const auth = new StatelessAuthManager<Service, object>({realm: 'api'});
 	auth.tokenLoader(() => undefined);
 	auth.userLoader(() => undefined);
 	auth.apiKeyLoader(key => known.has(key) && svc);
@@ -104,7 +104,7 @@ test('an apiKeyLoader written as `known.has(key) && svc` refuses an unknown key 
 
 test('a userLoader written as `r => r.active && user` refuses an inactive record with 401 instead of letting it in', async t => {
 	const user: User = {id: 1, name: 'alice'};
-	const auth = new StatelessAuthManager<{active: boolean}, User>({realm: 'api'});
+	const auth = new StatelessAuthManager<User, {active: boolean}>({realm: 'api'});
 	auth.tokenLoader(token => ({active: token === 'live'}));
 	auth.userLoader(r => r.active && user);
 	const {app, errors, handled, router, handler} = createApp();
@@ -127,7 +127,7 @@ const falsyValues: ReadonlyArray<[string, unknown]> = [['false', false], ['0', 0
 
 test('a tokenLoader answering each falsy value is refused like an unknown token', async t => {
 	const answers = new Map(falsyValues.map(([, value], index) => [`t${index}`, value]));
-	const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 	auth.tokenLoader(token => (token === 'good' ? {} : answers.get(token) as never));
 	auth.userLoader(() => ({id: 1, name: 'alice'}));
 	const {app, errors, handled, router, handler} = createApp();
@@ -312,7 +312,7 @@ test('a StatelessAuthError\'s headers are frozen and its status can only be set 
 
 const badErrorFromLoader = test.macro({
 	async exec(t, withHandler: boolean) {
-		const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+		const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 		auth.tokenLoader(token => {
 			if (token === 'good') {
 				return {};
@@ -349,7 +349,7 @@ test(badErrorFromLoader, false);
 
 const tamperedErrorFromLoader = test.macro({
 	async exec(t, withHandler: boolean) {
-		const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+		const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 		auth.tokenLoader(token => {
 			if (token === 'good') {
 				return {};
@@ -401,10 +401,10 @@ test('one StatelessAuthError instance thrown on routes of different realms answe
 		throw shared;
 	};
 
-	const alpha = new StatelessAuthManager<object, User>({realm: 'alpha'});
+	const alpha = new StatelessAuthManager<User, object>({realm: 'alpha'});
 	alpha.tokenLoader(throwShared);
 	alpha.userLoader(() => undefined);
-	const beta = new StatelessAuthManager<object, User>({realm: 'beta', authType: 'Token2'});
+	const beta = new StatelessAuthManager<User, object>({realm: 'beta', authType: 'Token2'});
 	beta.tokenLoader(throwShared);
 	beta.userLoader(() => undefined);
 	const basic = new HttpBasicAuth<User>({realm: 'gamma', authenticate: throwShared});
@@ -447,7 +447,7 @@ test('one StatelessAuthError instance thrown on routes of different realms answe
 const ownServerError = test.macro({
 	async exec(t, status: 500 | 503, withHandler: boolean) {
 		const thrown = new StatelessAuthError('Replica down, dsn=postgres://app:hunter2@db', status, 'server', {headers: {'Retry-After': '5'}});
-		const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+		const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 		auth.tokenLoader(() => {
 			throw thrown;
 		});
@@ -478,7 +478,7 @@ test(ownServerError, 500, false);
 test(ownServerError, 503, false);
 
 test('a custom format is handed the generic 5xx, never the loader\'s message', async t => {
-	const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 	auth.tokenLoader(() => {
 		throw new StatelessAuthError('hunter2 leaked', 503, 'server');
 	});
@@ -545,7 +545,7 @@ const unreadable: ReadonlyArray<[string, () => unknown]> = [
 const unreadableError = test.macro({
 	async exec(t, withHandler: boolean) {
 		let current: unknown;
-		const auth = new StatelessAuthManager<object, User>({realm: 'api'});
+		const auth = new StatelessAuthManager<User, object>({realm: 'api'});
 		auth.tokenLoader(token => {
 			if (token === 'good') {
 				return {};
@@ -592,7 +592,7 @@ test('a loader that settles after the loaderTimeout is answered 503 once, its la
 	const gate = new Promise<undefined>(resolve => {
 		release = resolve;
 	});
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 50});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 50});
 	auth.tokenLoader(async (token, _tokenType, _authType, options) => {
 		if (token === 'slow') {
 			signal = options.signal;
@@ -648,7 +648,7 @@ test('a loader, authenticate callback or readPermissions that rejects after the 
 		throw new Error('late: password=hunter2');
 	};
 
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 50});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 50});
 	auth.tokenLoader(token => (token === 'late' ? lateFailure() : {}));
 	auth.userLoader(() => ({id: 1, name: 'alice'}));
 	const basic = new HttpBasicAuth<User>({realm: 'b', authenticate: lateFailure});
@@ -672,7 +672,7 @@ test('a loader, authenticate callback or readPermissions that rejects after the 
 });
 
 test('the loaderTimeout covers a request\'s callbacks together, not each one', async t => {
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 50});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 50});
 	auth.tokenLoader(async () => {
 		await delay(40);
 		return {};
@@ -692,7 +692,7 @@ test('the loaderTimeout covers a request\'s callbacks together, not each one', a
 });
 
 test('Retry-After is the loaderTimeout rounded up to whole seconds', async t => {
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 1001});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 1001});
 	auth.tokenLoader(() => new Promise<never>(() => undefined));
 	auth.userLoader(() => undefined);
 	const {app, router, handler} = createApp();
@@ -706,7 +706,7 @@ test('Retry-After is the loaderTimeout rounded up to whole seconds', async t => 
 const hangs = <T>(): Promise<T> => new Promise<T>(() => undefined);
 
 test('loaderTimeout can be set per route, per group and per protect, and false turns it off', async t => {
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 50});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 50});
 	const basic = new HttpBasicAuth<User>({realm: 'b', authenticate: hangs});
 	let slowSignal: AbortSignal | undefined;
 	auth.tokenLoader(async (token, _tokenType, _authType, options) => {
@@ -722,7 +722,7 @@ test('loaderTimeout can be set per route, per group and per protect, and false t
 		return {};
 	});
 	auth.userLoader(() => ({id: 1, name: 'alice'}));
-	const manager10s = new StatelessAuthManager<object, User>({realm: 'api'});
+	const manager10s = new StatelessAuthManager<User, object>({realm: 'api'});
 	manager10s.tokenLoader(hangs);
 	manager10s.userLoader(() => undefined);
 	const group = manager10s.defaults({authenticators: manager10s.bearer(), loaderTimeout: 30});
@@ -748,7 +748,7 @@ test('loaderTimeout can be set per route, per group and per protect, and false t
 });
 
 test('without authErrorHandler a timed-out loader is Koa\'s own 503 with Retry-After', async t => {
-	const auth = new StatelessAuthManager<object, User>({realm: 'api', loaderTimeout: 50});
+	const auth = new StatelessAuthManager<User, object>({realm: 'api', loaderTimeout: 50});
 	auth.tokenLoader(hangs);
 	auth.userLoader(() => undefined);
 	const {app, errors, handled, router, handler} = createApp(false);

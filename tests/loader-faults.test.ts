@@ -300,7 +300,7 @@ function start(target: TargetName, fault: Fault, withHandler: boolean) {
 		return fault.run(box, options) as never;
 	};
 
-	const auth = new StatelessAuthManager<TokenRecord, User>({realm: 'api', loaderTimeout: timeout});
+	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'api', loaderTimeout: timeout});
 	auth.tokenLoader((token, _tokenType, _authType, options) => {
 		if (token === faultyCredential) {
 			return target === 'tokenLoader' ? faulty(options) : {userId: 0};

@@ -80,7 +80,7 @@ test('ctx.state is cleared between requests on one connection', async t => {
 });
 
 test('concurrent requests from different users never see each other\'s user', async t => {
-	const auth = new StatelessAuthManager<{userId: number}, {id: number}>();
+	const auth = new StatelessAuthManager<{id: number}, {userId: number}>();
 	// Random delays in both loaders interleave the requests.
 	auth.tokenLoader(async token => {
 		await delay(Math.random() * 5);
@@ -104,7 +104,7 @@ test('concurrent requests from different users never see each other\'s user', as
 });
 
 test('a custom stateKey puts the user there', async t => {
-	const auth = new StatelessAuthManager<{id: string}, {name: string}, 'me'>({stateKey: 'me'});
+	const auth = new StatelessAuthManager<{name: string}, {id: string}, 'me'>({stateKey: 'me'});
 	auth.tokenLoader(token => ({id: token}));
 	auth.userLoader(record => ({name: `user ${record.id}`}));
 	const app = new Koa();
@@ -118,7 +118,7 @@ test('a custom stateKey puts the user there', async t => {
 });
 
 test('a custom header and scheme are read instead of Authorization', async t => {
-	const auth = new StatelessAuthManager<{id: string}, {name: string}>({header: 'X-Auth-Token', authType: 'Key', realm: 'x'});
+	const auth = new StatelessAuthManager<{name: string}, {id: string}>({header: 'X-Auth-Token', authType: 'Key', realm: 'x'});
 	auth.tokenLoader(token => (token === 'good' ? {id: token} : undefined));
 	auth.userLoader(() => ({name: 'n'}));
 	const app = new Koa();
@@ -193,7 +193,7 @@ test('a loader that throws answers a generic 500 and emits the original error as
 });
 
 test('every place a loader or record can throw becomes the same generic 500', async t => {
-	const failures: Array<[string, (auth: StatelessAuthManager<TestToken, TestUser>) => void]> = [
+	const failures: Array<[string, (auth: StatelessAuthManager<TestUser, TestToken>) => void]> = [
 		['userLoader', auth => auth.userLoader(() => Promise.reject(new Error('boom')))],
 		['tokenExpired', auth => auth.tokenLoader(token => ({token, userId: 1, type: 'access', tokenExpired: () => Promise.reject(new Error('boom'))}))],
 		['isActive', auth => auth.userLoader(() => ({id: 1, name: 'x', get isActive(): boolean {
@@ -234,7 +234,7 @@ test('token records and users may use the mixins', async t => {
 	t.false(new TokenMixin().tokenExpired('access', 'Bearer'));
 	t.true(new UserMixin().isActive);
 	const records = new Map([['live', new Token()], ['old', Object.assign(new Token(), {expired: true})], ['off', new Token()]]);
-	const auth = new StatelessAuthManager<Token, User>();
+	const auth = new StatelessAuthManager<User, Token>();
 	auth.tokenLoader(token => records.get(token));
 	auth.userLoader(record => Object.assign(new User(), {disabled: record === records.get('off')}));
 	const app = new Koa();
@@ -250,7 +250,7 @@ test('token records and users may use the mixins', async t => {
 });
 
 test('a user whose isActive is 0 or null is refused, one without it is let in', async t => {
-	const auth = new StatelessAuthManager<{id: string}, {isActive?: unknown}>();
+	const auth = new StatelessAuthManager<{isActive?: unknown}, {id: string}>();
 	auth.tokenLoader(token => ({id: token}));
 	auth.userLoader(({id}) => ({zero: {isActive: 0}, null: {isActive: null}, one: {isActive: 1}, none: {}})[id]);
 	const app = new Koa();
@@ -264,7 +264,7 @@ test('a user whose isActive is 0 or null is refused, one without it is let in', 
 });
 
 test('routes may be declared before the loaders are registered', async t => {
-	const auth = new StatelessAuthManager<{id: string}, {name: string}>();
+	const auth = new StatelessAuthManager<{name: string}, {id: string}>();
 	const app = new Koa();
 	app.use(auth.tokenRequired());
 	app.use(ctx => {
@@ -278,7 +278,7 @@ test('routes may be declared before the loaders are registered', async t => {
 
 test('a missing loader answers 500 and emits an error that says how to fix it', async t => {
 	for (const missing of ['tokenLoader', 'userLoader'] as const) {
-		const auth = new StatelessAuthManager<{id: string}, {name: string}>();
+		const auth = new StatelessAuthManager<{name: string}, {id: string}>();
 		if (missing === 'userLoader') {
 			auth.tokenLoader(token => ({id: token}));
 		}
@@ -297,7 +297,7 @@ test('a missing loader answers 500 and emits an error that says how to fix it', 
 });
 
 test('the module-level tokenRequired finds the manager registered with initApp', async t => {
-	const auth = new StatelessAuthManager<{id: string}, {name: string}>({realm: 'mod'});
+	const auth = new StatelessAuthManager<{name: string}, {id: string}>({realm: 'mod'});
 	auth.tokenLoader(token => (token === 'ok' ? {id: token} : null));
 	auth.userLoader(record => ({name: `n-${record.id}`}));
 	const app = new Koa();
@@ -305,7 +305,7 @@ test('the module-level tokenRequired finds the manager registered with initApp',
 	t.notThrows(() => auth.initApp(app), 'registering the same manager twice is harmless');
 	app.use(authErrorHandler());
 	const router = new Router<object>();
-	router.get('/x', tokenRequired<{id: string}, {name: string}>(), ctx => {
+	router.get('/x', tokenRequired<{name: string}, {id: string}>(), ctx => {
 		ctx.body = {name: ctx.state.currentUser.name};
 	});
 	router.get('/refresh', tokenRequired('refresh', 'Bearer'), ctx => {

@@ -22,15 +22,15 @@ export type TokenLoader<Token> = (
 ) => Token | Falsy | Promise<Token | Falsy>;
 
 /** Finds the user (an object) a token record belongs to, or answers a falsy value when there is none. */
-export type UserLoader<Token, User> = (token: Token, options: LoaderOptions) => User | Falsy | Promise<User | Falsy>;
+export type UserLoader<User, Token> = (token: Token, options: LoaderOptions) => User | Falsy | Promise<User | Falsy>;
 
 /** Finds the user (an object) an `Authorization: Token KEY` key belongs to, or answers a falsy value. */
 export type ApiKeyLoader<User> = (key: string, options: LoaderOptions) => User | Falsy | Promise<User | Falsy>;
 
 /** Where the authenticators find the loaders, which may be registered after routes are declared. */
-export type LoaderSlots<Token, User> = {
+export type LoaderSlots<User, Token> = {
 	tokenLoader: TokenLoader<Token> | undefined;
-	userLoader: UserLoader<Token, User> | undefined;
+	userLoader: UserLoader<User, Token> | undefined;
 	apiKeyLoader: ApiKeyLoader<User> | undefined;
 };
 
@@ -127,9 +127,9 @@ from the query or a form body when switched on), then runs the token loader, the
 check, the user loader and the user's `isActive`. Settings are normalised by the caller; the
 challenges are built here once.
 */
-export function createBearerAuthenticator<Token extends object, User extends object>(
+export function createBearerAuthenticator<User extends object, Token extends object>(
 	settings: BearerSettings,
-	loaders: LoaderSlots<Token, User>,
+	loaders: LoaderSlots<User, Token>,
 ): Authenticator<User, Token> {
 	const {lowerCaseHeader, authType, tokenType, realm, maxTokenLength, sources} = settings;
 	const readHeader = createToken68Reader({lowerCaseHeader, scheme: authType, maxLength: maxTokenLength});
@@ -177,7 +177,7 @@ export function createBearerAuthenticator<Token extends object, User extends obj
 		}
 	}
 
-	function userLoaderOf(): UserLoader<Token, User> {
+	function userLoaderOf(): UserLoader<User, Token> {
 		const {userLoader} = loaders;
 		if (userLoader === undefined) {
 			throw missingLoader('userLoader');

@@ -39,7 +39,7 @@ A Koa app with one manager over in-memory records and a few routes; `calls` reco
 loader call and `handled` every route handler that ran.
 */
 export function createTestApp(options: StatelessAuthOptions = {realm: 'api'}, {errorHandler = true} = {}) {
-	const auth = new StatelessAuthManager<TestToken, TestUser>(options);
+	const auth = new StatelessAuthManager<TestUser, TestToken>(options);
 	const calls: LoaderCall[] = [];
 	const handled: string[] = [];
 	auth.tokenLoader((token, tokenType, authType) => {

@@ -27,7 +27,7 @@ export const basicHeader = (user: string, password: string) => `Basic ${Buffer.f
 
 /** A manager over the people above, with bearer tokens, `Token` keys, Basic and a header API key authenticator. */
 export function createFixture(options: StatelessAuthOptions = {realm: 'api'}) {
-	const auth = new StatelessAuthManager<Token, User>(options);
+	const auth = new StatelessAuthManager<User, Token>(options);
 	auth.tokenLoader(token => bearerTokens[token]);
 	auth.userLoader(record => people[record.userId]);
 	auth.apiKeyLoader(async key => {

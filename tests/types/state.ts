@@ -8,7 +8,7 @@ import {
 type Token = {userId: number; scopes: string[]};
 type User = {id: number; username: string};
 
-const auth = new StatelessAuthManager<Token, User>({realm: 'api'});
+const auth = new StatelessAuthManager<User, Token>({realm: 'api'});
 auth.tokenLoader(async (token: string, tokenType: string, authType: string) => ({userId: token.length + tokenType.length + authType.length, scopes: []}));
 auth.userLoader(record => ({id: record.userId, username: 'x'}));
 auth.userLoader(() => null);
@@ -37,18 +37,18 @@ router.get('/secret', auth.tokenRequired('access', 'Bearer'), ctx => {
 auth.tokenRequired({tokenTyp: 'refresh'});
 
 // A custom stateKey is named in the third type argument, and then required.
-const named = new StatelessAuthManager<Token, User, 'me'>({stateKey: 'me'});
+const named = new StatelessAuthManager<User, Token, 'me'>({stateKey: 'me'});
 router.get('/me', named.tokenRequired(), ctx => {
 	const me: User = ctx.state.me;
 	ctx.body = me;
 });
 // @ts-expect-error without the third type argument the key must stay currentUser
-void new StatelessAuthManager<Token, User>({stateKey: 'me'});
+void new StatelessAuthManager<User, Token>({stateKey: 'me'});
 // @ts-expect-error with a custom key in the types, the option is required
-void new StatelessAuthManager<Token, User, 'me'>();
+void new StatelessAuthManager<User, Token, 'me'>();
 
 // The module-level tokenRequired is typed by its type arguments.
-router.get('/module', tokenRequired<Token, User>(), ctx => {
+router.get('/module', tokenRequired<User, Token>(), ctx => {
 	const user: User = ctx.state.currentUser;
 	ctx.body = user;
 });
@@ -135,13 +135,13 @@ const fromService: User | undefined = currentUser<User>();
 void fromService;
 
 // Issue 8: the module-level tokenRequired is typed like the method.
-router.get('/module-optional', tokenRequired<Token, User>({mode: 'optional'}), ctx => {
+router.get('/module-optional', tokenRequired<User, Token>({mode: 'optional'}), ctx => {
 	// @ts-expect-error an optional route may be anonymous
 	const user: User = ctx.state.currentUser;
 	const maybe: User | undefined = ctx.state.currentUser;
 	ctx.body = {user, maybe};
 });
-router.get('/module-keys', tokenRequired<Token, User>({allowApiKey: true}), ctx => {
+router.get('/module-keys', tokenRequired<User, Token>({allowApiKey: true}), ctx => {
 	// @ts-expect-error a Token key has no token record
 	const record: Token = ctx.state.currentToken;
 	ctx.body = record;
