@@ -73,6 +73,8 @@ export class StatelessAuthManager<
 	readonly #loaderTimeout: number | false;
 	readonly #messages: Messages | undefined;
 	readonly #refuseTokenKeys: (ctx: Context) => void;
+	// The bearer authenticators this manager made, known by identity (never by an OpenAPI name).
+	readonly #bearers = new WeakSet<object>();
 	#defaultBearer: Authenticator<User, Token> | undefined;
 	#tokenKey: Authenticator<User> | undefined;
 	readonly #reporter: GuardReporter<unknown> = {
@@ -234,10 +236,12 @@ export class StatelessAuthManager<
 	*/
 	bearer(options: BearerOptions = {}): Authenticator<User, Token> {
 		const {tokenType = this.#tokenType, authType = this.#authType, tokenSources = this.#tokenSources} = validateOptions(options, 'bearer');
-		return createBearerAuthenticator(
+		const bearer = createBearerAuthenticator(
 			{lowerCaseHeader: this.#lowerCaseHeader, authType, tokenType, realm: this.#realm, maxTokenLength: this.#maxTokenLength, sources: tokenSources},
 			this.#loaders,
 		);
+		this.#bearers.add(bearer);
+		return bearer;
 	}
 
 	/** `Authorization: Token KEY` keys, resolved by the `apiKeyLoader`, as an authenticator. */
@@ -363,7 +367,9 @@ export class StatelessAuthManager<
 			loaderTimeout: loaderTimeout === false ? undefined : loaderTimeout,
 			// A `Token` key where a required route found no credentials it takes is a clear 403, not
 			// "Invalid token type". On an optional route it is another scheme, served anonymously (rule 7).
-			noCredentialsCheck: mode === 'required' ? this.#refuseTokenKeys : undefined,
+			// Only where the manager's own bearer path is among the authenticators: on a Basic or
+			// header-key route, a `Token` header is just another scheme.
+			noCredentialsCheck: mode === 'required' && authenticators.some(authenticator => this.#bearers.has(authenticator)) ? this.#refuseTokenKeys : undefined,
 			messages: this.#messages,
 		}) as Middleware<never, DefaultContext, unknown>;
 	}
