@@ -287,9 +287,13 @@ refuse, a property that throws when read) becomes a generic 500 whose cause it i
 // cause on app.emit('error'), while the client gets the plain refusal.
 const reportable = new WeakSet<object>();
 
-/** A refusal of an unknown token whose `cause` (what was wrong in the store) is emitted on the app. */
-export function unknownAndReported(cause: Error): StatelessAuthError {
-	const error = new StatelessAuthError('Invalid token', 401, 'token', {reason: 'invalid_token', cause});
+/**
+A refusal as for an unknown credential (`refusal`, the same answer a client would get for one),
+whose `cause`, what was wrong in the store, is emitted on the app.
+*/
+export function unknownAndReported(cause: Error, refusal: () => StatelessAuthError = refusals.invalidToken): StatelessAuthError {
+	const {msg, code, type, reason, headers} = refusal();
+	const error = new StatelessAuthError(msg, code, type, {reason, headers, cause});
 	reportable.add(error);
 	return error;
 }

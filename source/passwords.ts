@@ -37,12 +37,17 @@ function derive(password: string, salt: Buffer, {ln, r, p}: ScryptParameters, le
 	});
 }
 
-function assertParameters(parameters: unknown): asserts parameters is ScryptParameters {
+// Bounds that keep one verification within 1 GiB of memory (128 * N * r bytes) and reasonable time.
+function validParameters(parameters: unknown): parameters is ScryptParameters {
 	const {ln, r, p} = (parameters ?? {}) as Partial<ScryptParameters>;
-	const valid = Number.isInteger(ln) && Number.isInteger(r) && Number.isInteger(p)
-		&& (ln as number) >= 1 && (ln as number) <= 24 && (r as number) >= 1 && (r as number) <= 32 && (p as number) >= 1 && (p as number) <= 16;
-	if (!valid) {
-		throw new TypeError(`scrypt parameters must be integers ln 1–24, r 1–32, p 1–16, got ${JSON.stringify(parameters)}.`);
+	return Number.isInteger(ln) && Number.isInteger(r) && Number.isInteger(p)
+		&& (ln as number) >= 1 && (ln as number) <= 20 && (r as number) >= 1 && (r as number) <= 32 && (p as number) >= 1 && (p as number) <= 16
+		&& 128 * (2 ** (ln as number)) * (r as number) <= 2 ** 30;
+}
+
+function assertParameters(parameters: unknown): asserts parameters is ScryptParameters {
+	if (!validParameters(parameters)) {
+		throw new TypeError(`scrypt parameters must be integers ln 1–20, r 1–32, p 1–16, using at most 1 GiB (128 · 2^ln · r bytes), got ${JSON.stringify(parameters)}.`);
 	}
 }
 
@@ -111,9 +116,19 @@ export async function verifyPassword(
 	}
 
 	const used: ScryptParameters = {ln: Number(match[1]), r: Number(match[2]), p: Number(match[3])};
-	assertParameters(used);
+	if (!validParameters(used)) {
+		return {valid: false, needsRehash: false};
+	}
+
 	const expected = Buffer.from(match[5] ?? '', 'base64url');
-	const actual = await derive(password, Buffer.from(match[4] ?? '', 'base64url'), used, expected.length);
+	let actual: Buffer;
+	try {
+		actual = await derive(password, Buffer.from(match[4] ?? '', 'base64url'), used, expected.length);
+	} catch {
+		// A hash that cannot be computed (parameters beyond the memory limit) matches nothing.
+		return {valid: false, needsRehash: false};
+	}
+
 	const valid = timingSafeEqual(actual, expected);
 	const needsRehash = valid && (used.ln !== parameters.ln || used.r !== parameters.r || used.p !== parameters.p);
 	return {valid, needsRehash};

@@ -170,7 +170,7 @@ export class HeaderApiKeyAuthenticator implements Authenticator<ApiKeyPrincipal>
 	async #fromService(ctx: Context, keys: TokenService, value: string): Promise<AuthenticatorResult<ApiKeyPrincipal, undefined>> {
 		const result = await keys.verify(value, 'api_key');
 		if (!result.valid) {
-			throw result.reason === 'corrupt' ? unknownAndReported(result.error) : refusals.invalidApiKey();
+			throw result.reason === 'corrupt' ? unknownAndReported(result.error, refusals.invalidApiKey) : refusals.invalidApiKey();
 		}
 
 		const appName = result.record.name ?? 'default';

@@ -9,6 +9,10 @@ stops. Every operation is synchronous inside, so each is atomic; they answer pro
 other store.
 */
 
+function copy(record: TokenRecord): TokenRecord {
+	return {...record, scopes: [...record.scopes]};
+}
+
 /** Tokens in memory. */
 export class MemoryTokenStore implements TokenStore {
 	readonly #byDigest = new Map<string, TokenRecord>();
@@ -38,7 +42,8 @@ export class MemoryTokenStore implements TokenStore {
 
 	async find(digest: string): Promise<FoundToken | undefined> {
 		const record = this.#byDigest.get(digest);
-		return record === undefined ? undefined : {record, epoch: this.#epochs.get(record.userId) ?? 0};
+		// A copy: a caller changing what it was given never changes what is stored.
+		return record === undefined ? undefined : {record: copy(record), epoch: this.#epochs.get(record.userId) ?? 0};
 	}
 
 	async touch(id: string, at: number): Promise<void> {
@@ -66,7 +71,8 @@ export class MemoryTokenStore implements TokenStore {
 		}
 
 		for (const [otherDigest, other] of this.#byDigest) {
-			if (other.familyId === record.familyId && otherDigest !== digest) {
+			// Retired tokens stay: one retired rotations ago must still be seen as reuse.
+			if (other.familyId === record.familyId && otherDigest !== digest && other.retiredAt === null) {
 				this.#byDigest.delete(otherDigest);
 			}
 		}
@@ -94,7 +100,8 @@ export class MemoryTokenStore implements TokenStore {
 	async list(userId: string, now: number): Promise<readonly TokenRecord[]> {
 		return [...this.#byDigest.values()]
 			.filter(record => record.userId === userId && record.retiredAt === null && record.expiresAt > now)
-			.sort((a, b) => a.createdAt - b.createdAt);
+			.sort((a, b) => a.createdAt - b.createdAt)
+			.map(record => copy(record));
 	}
 
 	async prune(now: number): Promise<number> {

@@ -87,9 +87,11 @@ export type TokenStore = {
 	/**
 	Rotate a refresh token atomically, so that two processes racing on it cannot both win:
 	if the token with `digest` is current, retire it (`retiredAt = now`, with the grace window and its
-	ciphertext), revoke the other tokens of its family, and store `records` (the new pair, same
-	family); if it was retired and `now <= graceUntil`, answer the ciphertext; if it was retired
-	before that, revoke its whole family (`reused`).
+	ciphertext), revoke the family's other current tokens (keeping its retired ones, so that a
+	refresh token retired several rotations ago is still recognised when it comes back), and store
+	`records` (the new pair, same family); if it was retired and `now <= graceUntil`, answer the
+	ciphertext; if it was retired before that, revoke its whole family (`reused`). Retired tokens go
+	when they expire (`prune`) or with their family.
 	*/
 	rotate(digest: string, now: number, grace: {readonly until: number; readonly ciphertext: string} | undefined, records: readonly TokenRecord[]): Promise<RotateOutcome>;
 	/** Revoke (delete) every token of a family: one session. Answers how many tokens went. */

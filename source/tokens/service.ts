@@ -284,8 +284,13 @@ export class TokenService {
 	*/
 	async verify(token: string, type: TokenType): Promise<Verification> {
 		const prefix = this.#prefixes[type] as string | undefined;
-		if (typeof token !== 'string' || prefix === undefined || !isWellFormedToken(token, [prefix])) {
+		if (typeof token !== 'string' || prefix === undefined || !isWellFormedToken(token, Object.values(this.#prefixes))) {
 			return {valid: false, reason: 'malformed'};
+		}
+
+		// A well-formed token of another type (an access token sent as a refresh token): unknown, no store asked.
+		if (!token.startsWith(`${prefix}_`) || !isWellFormedToken(token, [prefix])) {
+			return {valid: false, reason: 'unknown'};
 		}
 
 		const found = await this.#call(async () => this.#store.find(this.digest(token)));
@@ -362,10 +367,15 @@ export class TokenService {
 					throw invalidGrant();
 				}
 
-				// The records are the store's; only the tokens and expiries come from the sealed pair.
+				// The pair the first rotation stored: its tokens from the sealed copy, its records from the store.
+				const [access, refresh] = await Promise.all([opened.access[0], opened.refresh[0]].map(async token => this.#call(async () => this.#store.find(this.digest(token)))));
+				if (access === undefined || refresh === undefined) {
+					throw invalidGrant();
+				}
+
 				return {
-					access: {token: opened.access[0], expiresAt: opened.access[1], record: pair.access.record},
-					refresh: {token: opened.refresh[0], expiresAt: opened.refresh[1], record: pair.refresh.record},
+					access: {token: opened.access[0], expiresAt: access.record.expiresAt, record: access.record},
+					refresh: {token: opened.refresh[0], expiresAt: refresh.record.expiresAt, record: refresh.record},
 				};
 			}
 
