@@ -1,63 +1,52 @@
+import {randomUUID} from 'node:crypto';
 import Koa from 'koa';
 import Router from '@koa/router';
 import {
-	HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthError, StatelessAuthManager, TokenMixin, UserMixin,
-	authErrorHandler, authenticatedAppName, parseAuthorizationHeader,
+	HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthError, StatelessAuthManager, TokenService,
+	authErrorHandler, authenticatedAppName, defaultScryptParameters, hashPassword, parseAuthorizationHeader, verifyPassword,
+	type ScryptParameters, type TokenPair, type TokenRecord, type UserRecord,
 } from 'koa-stateless-auth';
-import {openStore, type Store, type TokenRow, type UserRow} from './database.js';
 import {errorBody, errorBoundary, errorSummary, parseBody, tokenEndpoint} from './errors.js';
-import {dummyPasswordHash, generateToken, hashPassword, hashToken, verifyPassword} from './secrets.js';
+import type {Stores} from './stores.js';
 
-export const accessTokenLifetime = 60 * 60 * 1000;
-export const refreshTokenLifetime = 30 * 24 * 60 * 60 * 1000;
+/** Seconds each token lives: the access token an hour, the refresh token 30 days. */
+export const tokenLifetimes = {access: 60 * 60, refresh: 30 * 24 * 60 * 60} as const;
 
-export class User extends UserMixin {
-	readonly id: number;
+/**
+Seconds during which a client that lost the answer to a refresh may send the same refresh token
+again and get the same new pair; after that, the old refresh token coming back is taken for a stolen
+one, and its whole session is revoked.
+*/
+export const reuseGrace = 10;
+
+/** The user on `ctx.state.currentUser`: what the routes need, never the password hash. */
+export type User = {
+	readonly id: string;
 	readonly username: string;
 	readonly permissions: readonly string[];
-	readonly #active: boolean;
+	readonly isActive: boolean;
+};
 
-	constructor(row: UserRow) {
-		super();
-		this.id = row.id;
-		this.username = row.username;
-		this.permissions = row.permissions === '' ? [] : row.permissions.split(' ');
-		this.#active = row.is_active === 1;
-	}
-
-	override get isActive(): boolean {
-		return this.#active;
-	}
-}
-
-export class TokenRecord extends TokenMixin {
-	readonly id: number;
-	readonly userId: number;
-	readonly #expiresAt: Record<string, number>;
-	readonly #now: () => number;
-
-	constructor(row: TokenRow, now: () => number) {
-		super();
-		this.id = row.id;
-		this.userId = row.user_id;
-		this.#expiresAt = {access: row.access_expires_at, refresh: row.refresh_expires_at};
-		this.#now = now;
-	}
-
-	override tokenExpired(tokenType: string): boolean {
-		return this.#now() >= (this.#expiresAt[tokenType] ?? 0);
-	}
+function toUser({id, username, permissions, isActive}: UserRecord): User {
+	return {id, username, permissions, isActive};
 }
 
 export type ExampleOptions = {
-	/** SQLite database file, or `:memory:`. */
-	readonly databasePath: string;
+	/** Where accounts and tokens are kept (see `openStores`). The app never closes them. */
+	readonly stores: Pick<Stores, 'tokens' | 'users'>;
 	/** Milliseconds since the epoch; tests move it to expire tokens. */
 	readonly now?: () => number;
 	/** Usernames that get the `admin` permission when they sign up. */
 	readonly admins?: readonly string[];
 	/** Keys for the machine-to-machine route, by application name. */
 	readonly machineKeys?: Readonly<Record<string, readonly string[]>>;
+	/**
+	The scrypt cost of new password hashes; a password hashed at another cost is hashed again at
+	the next successful log-in. Tests use a low cost to run quickly.
+
+	@default the library's, OWASP's (ln=17, r=8, p=1)
+	*/
+	readonly scrypt?: ScryptParameters;
 	/**
 	Where the app writes a line for each failed request (a 5xx, or a body it could not read): a
 	summary that never holds a request body, a header, a token or a password.
@@ -88,7 +77,8 @@ function field(body: unknown, name: string): unknown {
 
 /**
 The bearer token of the request's `Authorization` header, parsed by the library's rules (one line,
-token68, at most 4096 characters), whatever state the token is in.
+token68, at most 4096 characters), whatever state the token is in. Refusals are the library's
+wording, as 400s (the token endpoints answer OAuth's `invalid_request`).
 */
 function bearerToken(ctx: Koa.Context): string {
 	const lines: string[] = [];
@@ -104,48 +94,85 @@ function bearerToken(ctx: Koa.Context): string {
 		throw new StatelessAuthError('No token provided', 400, 'invalid_request');
 	}
 
-	if (parsed.kind === 'malformed' || parsed.scheme.toLowerCase() !== 'bearer') {
-		throw new StatelessAuthError('Expected Authorization: Bearer and a token', 400, 'invalid_request');
+	if (parsed.kind === 'malformed') {
+		throw new StatelessAuthError('Malformed authorization header', 400, 'invalid_request');
+	}
+
+	if (parsed.scheme.toLowerCase() !== 'bearer') {
+		throw new StatelessAuthError('Invalid token type', 400, 'invalid_request');
 	}
 
 	return parsed.credentials;
 }
 
-/** RFC 6749 §5.1: the pair, its type, and the access token's lifetime in seconds. */
-function issueTokens(store: Store, userId: number, now: number, replacing?: number) {
-	const accessToken = generateToken();
-	const refreshToken = generateToken();
-	const hashes = [hashToken(accessToken), hashToken(refreshToken), now + accessTokenLifetime, now + refreshTokenLifetime] as const;
-	const row = replacing === undefined
-		? store.insertTokens(userId, ...hashes)
-		: store.replaceTokens(replacing, userId, ...hashes);
-	return row && {
-		access_token: accessToken,
-		token_type: 'Bearer',
-		expires_in: accessTokenLifetime / 1000,
-		refresh_token: refreshToken,
-	};
+/** A non-negative integer query parameter, or its default when absent. */
+function integerParameter(value: unknown, name: string, fallback: number, max: number): number {
+	if (value === undefined) {
+		return fallback;
+	}
+
+	if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) > max) {
+		throw new StatelessAuthError(`${name} must be an integer from 0 to ${max}`, 400, 'request');
+	}
+
+	return Number(value);
 }
+
+const invalidGrant = (message: string) => new StatelessAuthError(message, 400, 'invalid_grant');
 
 /**
 The Flask-Stateless-Auth example, in Koa: create a user, trade a username and password for an
-access and a refresh token, refresh, revoke, and read protected routes.
+access and a refresh token, refresh, revoke, and read protected routes. The tokens (making them,
+storing their digests, expiring, rotating, spotting a reused refresh token, revoking) are the
+library's `TokenService`; the app keeps its own concerns: accounts, passwords, routes and answers.
 */
 export function createExampleApp({
-	databasePath, now = Date.now, admins = [], machineKeys = {}, log = line => {
+	stores: {tokens: tokenStore, users}, now = Date.now, admins = [], machineKeys = {}, scrypt = defaultScryptParameters, log = line => {
 		console.error(line);
 	},
 }: ExampleOptions) {
-	const store = openStore(databasePath);
-	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'example'});
-	auth.tokenLoader((token, tokenType) => {
-		const row = store.tokenByHash(hashToken(token), tokenType);
-		return row && new TokenRecord(row, now);
+	const tokens = new TokenService({
+		store: tokenStore,
+		prefix: 'example',
+		accessTtl: tokenLifetimes.access,
+		refreshTtl: tokenLifetimes.refresh,
+		reuseGrace,
+		now,
 	});
-	auth.userLoader(record => {
-		const row = store.userById(record.userId);
-		return row && new User(row);
+	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'example'}).useTokens(tokens);
+	auth.userLoader(async record => {
+		const user = await users.getById(record.userId);
+		return user && toUser(user);
 	});
+
+	/**
+	The user these credentials are the password of, or `undefined`. An unknown username costs the
+	same scrypt as a wrong password; a hash made at another cost is replaced now that the password is
+	known to be right.
+	*/
+	async function checkPassword(username: string, password: string): Promise<User | undefined> {
+		const record = await users.getByUsername(username);
+		const {valid, needsRehash} = await verifyPassword(password, record?.passwordHash, scrypt);
+		if (!valid || record === undefined) {
+			return undefined;
+		}
+
+		if (needsRehash) {
+			await users.update(record.id, {passwordHash: await hashPassword(password, scrypt)});
+		}
+
+		return toUser(record);
+	}
+
+	/** RFC 6749 §5.1: the pair, its type, and the seconds the access token has left. */
+	function tokenResponse({access, refresh}: TokenPair) {
+		return {
+			access_token: access.token,
+			token_type: 'Bearer',
+			expires_in: Math.max(0, Math.round((access.expiresAt - now()) / 1000)),
+			refresh_token: refresh.token,
+		};
+	}
 
 	// Machines call with a key in a header of their own; several keys per app allow rotation.
 	const machines = new HeaderApiKeyAuthenticator({header: 'X-Example-ApiKey', realm: 'example'});
@@ -155,13 +182,12 @@ export function createExampleApp({
 		}
 	}
 
-	// The same users, with HTTP Basic; unknown users cost the same scrypt as wrong passwords.
+	// The same users, with HTTP Basic.
 	const basic = new HttpBasicAuth<User>({
 		realm: 'example',
 		async authenticate({username, password}) {
-			const row = store.userByName(username);
-			const valid = await verifyPassword(password, row?.password_hash ?? dummyPasswordHash);
-			return valid && row ? new User(row) : undefined;
+			const user = await checkPassword(username, password);
+			return user?.isActive ? user : undefined;
 		},
 	});
 
@@ -180,22 +206,30 @@ export function createExampleApp({
 
 	router.post('/user', parseBody, async ctx => {
 		const {username, password} = readCredentials(ctx.request.body);
-		const row = store.createUser(username, await hashPassword(password), admins.includes(username) ? ['admin'] : []);
-		if (row === undefined) {
+		const user: UserRecord = {
+			id: randomUUID(),
+			username,
+			passwordHash: await hashPassword(password, scrypt),
+			permissions: admins.includes(username) ? ['admin'] : [],
+			profile: {},
+			isActive: true,
+			createdAt: now(),
+		};
+		if (!await users.create(user)) {
 			ctx.status = 409;
 			ctx.body = {error: {type: 'request', message: 'username is taken'}};
 			return;
 		}
 
 		ctx.status = 201;
-		ctx.body = {id: row.id, username: row.username};
+		ctx.body = {id: user.id, username: user.username};
 	});
 
 	// The token endpoints (RFC 6749 §5): a pair is a 200 with `Cache-Control: no-store`; a refusal
 	// is a 400 {"error": "invalid_grant" or "invalid_request", "error_description": ...}.
 
-	// Log in (the password grant, RFC 6749 §4.3), with JSON or a form. An unknown user and a wrong
-	// password get the same answer after the same work.
+	// Log in (the password grant, RFC 6749 §4.3), with JSON or a form: a new session. An unknown
+	// user and a wrong password get the same answer after the same work.
 	router.post('/token', tokenEndpoint, parseBody, async ctx => {
 		const grantType = field(ctx.request.body, 'grant_type');
 		if (grantType !== undefined && grantType !== 'password') {
@@ -205,46 +239,84 @@ export function createExampleApp({
 		}
 
 		const {username, password} = readCredentials(ctx.request.body);
-		const row = store.userByName(username);
-		const valid = await verifyPassword(password, row?.password_hash ?? dummyPasswordHash);
-		if (row === undefined || !valid || row.is_active !== 1) {
-			throw new StatelessAuthError('Invalid username or password', 400, 'invalid_grant');
+		const user = await checkPassword(username, password);
+		if (!user?.isActive) {
+			throw invalidGrant('Invalid username or password');
 		}
 
-		ctx.body = issueTokens(store, row.id, now());
+		ctx.body = tokenResponse(await tokens.issuePair(user.id));
 	});
 
-	// Refresh: the refresh token buys a new pair in one transaction, and the old pair stops working.
-	router.put('/token', tokenEndpoint, auth.tokenRequired({tokenType: 'refresh'}), ctx => {
-		const {currentToken, currentUser} = ctx.state;
-		const pair = issueTokens(store, currentUser.id, now(), currentToken.id);
-		if (pair === undefined) {
-			// Two refreshes raced with one token; the other one won.
-			throw new StatelessAuthError('Invalid token', 400, 'invalid_grant');
+	// Refresh, with the refresh token in the Authorization header: rotation. The refresh token buys
+	// a new pair of the same session, and the old pair stops working. Within `reuseGrace` a retry
+	// with the same refresh token gets the same new pair; after it, that old refresh token is a
+	// stolen one, refused, and its whole session revoked (the newer pair too). Not a protected
+	// route: the guard refuses a retired token before the service could see that it came back.
+	router.put('/token', tokenEndpoint, async ctx => {
+		const pair = await tokens.refresh(bearerToken(ctx));
+		const user = await users.getById(pair.refresh.record.userId);
+		if (!user?.isActive) {
+			// The account was closed or deactivated since the log-in: the session ends here.
+			await tokens.revoke(pair.refresh.token);
+			throw invalidGrant('Invalid refresh token');
 		}
 
-		ctx.body = pair;
+		ctx.body = tokenResponse(pair);
 	});
 
-	// Log out: either token of a pair revokes the pair, expired or not, so that an expired access
-	// token never makes logging out impossible. Revoking is not a protected route's check (the
-	// guard refuses expired tokens): the header is parsed by the library's rules, then the pair
-	// deleted. As in RFC 7009, a token that is already unknown is not an error.
-	router.delete('/token', tokenEndpoint, ctx => {
-		store.revokeTokens(hashToken(bearerToken(ctx)));
+	// Log out: either token of a pair revokes its session, expired or not, so that an expired
+	// access token never makes logging out impossible. As in RFC 7009, a token that is already
+	// unknown is not an error; a malformed one asks no store.
+	router.delete('/token', tokenEndpoint, async ctx => {
+		await tokens.revoke(bearerToken(ctx));
 		ctx.status = 204;
 	});
 
-	// RFC 7009 token revocation: `token` (and an optional `token_type_hint`, which a pair found by
+	// RFC 7009 token revocation: `token` (and an optional `token_type_hint`, which a session found by
 	// either of its tokens does not need) in a form or JSON body; 200 whether or not it was known.
-	router.post('/token/revoke', tokenEndpoint, parseBody, ctx => {
+	router.post('/token/revoke', tokenEndpoint, parseBody, async ctx => {
 		const token = field(ctx.request.body, 'token');
 		if (typeof token !== 'string' || token === '') {
 			throw new StatelessAuthError('token is required', 400, 'invalid_request');
 		}
 
-		store.revokeTokens(hashToken(token));
+		await tokens.revoke(token);
 		ctx.body = {};
+	});
+
+	// My live sessions (one per log-in), to spot one that is not mine: a hint of the token, never
+	// the token. `created_at` is when the session's current pair was issued (its last refresh).
+	router.get('/sessions', auth.tokenRequired(), async ctx => {
+		const {currentUser, currentToken} = ctx.state;
+		const families = new Map<string, TokenRecord[]>();
+		for (const record of await tokens.sessions(currentUser.id)) {
+			families.set(record.familyId, [...(families.get(record.familyId) ?? []), record]);
+		}
+
+		const iso = (time: number) => time > 0 ? new Date(time).toISOString() : null;
+		ctx.set('Cache-Control', 'no-store');
+		ctx.body = {
+			sessions: [...families].map(([id, records]) => ({
+				id,
+				// The refresh token's hint: the token a client keeps.
+				hint: (records.find(record => record.type === 'refresh') ?? records[0])?.hint,
+				created_at: iso(Math.min(...records.map(record => record.createdAt))),
+				last_used_at: iso(Math.max(0, ...records.map(record => record.lastUsedAt ?? 0))),
+				expires_at: iso(Math.max(...records.map(record => record.expiresAt))),
+				current: id === currentToken.familyId,
+			})),
+		};
+	});
+
+	// Revoke one of my sessions (a lost phone); someone else's is as unknown as one that never was.
+	router.delete('/sessions/:id', auth.tokenRequired(), async ctx => {
+		if (!await tokens.revokeSession(ctx.state.currentUser.id, ctx.params['id'] ?? '')) {
+			ctx.status = 404;
+			ctx.body = {error: {type: 'request', message: 'no such session'}};
+			return;
+		}
+
+		ctx.status = 204;
 	});
 
 	router.get('/secret', auth.tokenRequired('access', 'Bearer'), ctx => {
@@ -255,9 +327,13 @@ export function createExampleApp({
 		ctx.body = {my_username: ctx.state.currentUser.username};
 	});
 
-	// Only users with the admin permission; others get a 403 insufficient_scope.
-	router.get('/admin/users', auth.tokenRequired({permissions: ['admin']}), ctx => {
-		ctx.body = {users: store.allUsers().map(row => ({id: row.id, username: row.username, permissions: new User(row).permissions}))};
+	// Only users with the admin permission; others get a 403 insufficient_scope. A page at a time,
+	// ordered by username: `?offset=0&limit=50`.
+	router.get('/admin/users', auth.tokenRequired({permissions: ['admin']}), async ctx => {
+		const offset = integerParameter(ctx.query['offset'], 'offset', 0, 1_000_000_000);
+		const limit = integerParameter(ctx.query['limit'], 'limit', 50, 100);
+		const page = await users.list(offset, limit);
+		ctx.body = {users: page.users.map(({id, username, permissions}) => ({id, username, permissions})), total: page.total};
 	});
 
 	// Machine to machine: a header API key, and the calling application's name.
@@ -278,5 +354,5 @@ export function createExampleApp({
 
 	app.use(router.routes());
 	app.use(router.allowedMethods());
-	return {app, auth, store, close: store.close};
+	return {app, auth, tokens, users};
 }

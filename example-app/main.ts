@@ -1,19 +1,19 @@
 import type {AddressInfo} from 'node:net';
-import {fileURLToPath} from 'node:url';
 import {createExampleApp} from './app.js';
+import {openStores} from './stores.js';
 
-// Every environment variable the example app reads.
+// Every environment variable the example app reads: these, and those of openStores (DATABASE_PATH).
 const port = Number(process.env['PORT'] ?? 3000);
 const host = process.env['HOST'] ?? '127.0.0.1';
-const databasePath = process.env['DATABASE_PATH'] ?? fileURLToPath(new URL('example.sqlite', import.meta.url));
 // Who gets the admin permission on sign-up.
 const admins = (process.env['ADMIN_USERS'] ?? 'admin').split(',').filter(Boolean);
 // The machine-to-machine key. Never printed: without it, POST /m2m/ping refuses every key.
 const machineKey = process.env['M2M_API_KEY'] ?? '';
 
+const stores = await openStores(process.env);
 // Failed requests are logged by the app itself, one summary line each on stderr (no bodies,
 // headers, tokens or passwords).
-const {app, close} = createExampleApp({databasePath, admins, machineKeys: machineKey === '' ? {} : {'example-cron': [machineKey]}});
+const {app} = createExampleApp({stores, admins, machineKeys: machineKey === '' ? {} : {'example-cron': [machineKey]}});
 
 const server = app.listen(port, host, () => {
 	const {port: actualPort} = server.address() as AddressInfo;
@@ -21,7 +21,7 @@ const server = app.listen(port, host, () => {
 	const json = '-H \'Content-Type: application/json\'';
 	const alice = '\'{"username":"alice","password":"correct horse"}\'';
 	const admin = `'{"username":"${admins[0] ?? 'admin'}","password":"correct horse"}'`;
-	console.log(`koa-stateless-auth example listening on ${url} (database: ${databasePath})`);
+	console.log(`koa-stateless-auth example listening on ${url} (data: ${stores.description})`);
 	console.log('Try it in bash (keep prints a token pair and keeps it in $ACCESS and $REFRESH):');
 	for (const line of [
 		'keep() { echo "$1"; ACCESS=$(node -pe \'JSON.parse(process.argv[1]).access_token\' "$1"); REFRESH=$(node -pe \'JSON.parse(process.argv[1]).refresh_token\' "$1"); }',
@@ -29,6 +29,7 @@ const server = app.listen(port, host, () => {
 		`keep "$(curl -s -X POST ${url}/token ${json} -d ${alice})"`,
 		`curl -s ${url}/whoami -H "Authorization: Bearer $ACCESS"`,
 		`curl -s ${url}/secret -H "Authorization: Bearer $ACCESS"`,
+		`curl -s ${url}/sessions -H "Authorization: Bearer $ACCESS"`,
 		`curl -s ${url}/public`,
 		`curl -s -u 'alice:correct horse' ${url}/basic/whoami`,
 		`keep "$(curl -s -X PUT ${url}/token -H "Authorization: Bearer $REFRESH")"`,
@@ -46,7 +47,7 @@ const server = app.listen(port, host, () => {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 	process.once(signal, () => {
 		server.close(() => {
-			close();
+			void stores.close();
 		});
 		server.closeAllConnections();
 	});

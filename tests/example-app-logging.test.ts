@@ -6,6 +6,7 @@ import path from 'node:path';
 import {gzipSync} from 'node:zlib';
 import test, {type ExecutionContext} from 'ava';
 import {createExampleApp, type ExampleOptions} from '../example-app/app.js';
+import {openStores} from '../example-app/stores.js';
 import {listen, rawRequest} from './helpers/http.js';
 
 // What the example app writes to its log, for requests that carry passwords and tokens: one
@@ -14,11 +15,14 @@ import {listen, rawRequest} from './helpers/http.js';
 
 const password = 'hunter2 Zebra-Quartz 91';
 type Pair = {access_token: string; refresh_token: string};
+/** scrypt at a low cost, so that tests hash quickly. */
+const scrypt = {ln: 10, r: 8, p: 1};
 
-async function start(t: ExecutionContext, options: Partial<ExampleOptions> = {}) {
+async function start(t: ExecutionContext, options: Partial<Omit<ExampleOptions, 'stores'>> = {}) {
 	const log: string[] = [];
-	const example = createExampleApp({databasePath: ':memory:', log: line => log.push(line), ...options});
-	t.teardown(example.close);
+	const stores = await openStores({DATABASE_PATH: ':memory:'});
+	t.teardown(stores.close);
+	const example = createExampleApp({stores, scrypt, log: line => log.push(line), ...options});
 	const url = await listen(t, example.app);
 	const post = async (route: string, body: string, headers: Record<string, string> = {'content-type': 'application/json'}) => {
 		const response = await fetch(`${url}${route}`, {method: 'POST', headers, body});
@@ -33,7 +37,7 @@ async function start(t: ExecutionContext, options: Partial<ExampleOptions> = {})
 		return JSON.parse(login.text) as Pair;
 	};
 
-	return {...example, url, log, post, signUp};
+	return {...example, stores, url, log, post, signUp};
 }
 
 /** Neither the log nor any answer holds a secret, or a piece of one. */
@@ -60,8 +64,9 @@ test.serial('by default the app logs to console.error, and only a summary', asyn
 	}
 
 	try {
-		const example = createExampleApp({databasePath: ':memory:'});
-		t.teardown(example.close);
+		const stores = await openStores({DATABASE_PATH: ':memory:'});
+		t.teardown(stores.close);
+		const example = createExampleApp({stores, scrypt});
 		const url = await listen(t, example.app);
 		const response = await fetch(`${url}/token`, {method: 'POST', headers: {'content-type': 'application/json'}, body: `{"username":"alice","password":"${password}"`});
 		t.is(response.status, 400);
@@ -149,36 +154,54 @@ class DatabaseDownError extends Error {
 	}
 }
 
-test('a loader failure is a generic 500, and the log names the error, not its message', async t => {
-	const {signUp, store, url, log} = await start(t);
+test('a token store failure is a 503 with Retry-After, and the log names the error, not its message', async t => {
+	const {signUp, stores, url, log} = await start(t);
 	const pair = await signUp('alice');
-	store.tokenByHash = () => {
+	stores.tokens.find = async () => {
 		throw new DatabaseDownError(`cannot read ${pair.access_token} / ${pair.refresh_token} (password ${password})`, {password}, {authorization: `Bearer ${pair.access_token}`});
 	};
 
 	const whoami = await fetch(`${url}/whoami?access_token=${pair.access_token}`, {headers: {authorization: `Bearer ${pair.access_token}`}});
-	t.is(whoami.status, 500);
+	t.is(whoami.status, 503);
+	t.is(whoami.headers.get('retry-after'), '1');
 	const whoamiText = await whoami.text();
-	t.deepEqual(JSON.parse(whoamiText), {error: {type: 'server', message: 'Internal server error'}});
+	t.deepEqual(JSON.parse(whoamiText), {error: {type: 'server', message: 'Service unavailable'}});
 	const refresh = await fetch(`${url}/token`, {method: 'PUT', headers: {authorization: `Bearer ${pair.refresh_token}`}});
-	t.is(refresh.status, 500);
+	t.is(refresh.status, 503);
+	t.is(refresh.headers.get('retry-after'), '1');
 	const refreshText = await refresh.text();
-	t.deepEqual(JSON.parse(refreshText), {error: 'server_error', error_description: 'Internal server error'});
+	t.deepEqual(JSON.parse(refreshText), {error: 'temporarily_unavailable', error_description: 'Service unavailable'});
 
 	t.is(log.length, 2);
-	t.like(JSON.parse(log[0]!.replace(/^request failed /, '')), {status: 500, method: 'GET', path: '/whoami'});
-	t.like(JSON.parse(log[1]!.replace(/^request failed /, '')), {status: 500, method: 'PUT', path: '/token'});
+	t.like(JSON.parse(log[0]!.replace(/^request failed /, '')), {status: 503, method: 'GET', path: '/whoami'});
+	t.like(JSON.parse(log[1]!.replace(/^request failed /, '')), {status: 503, method: 'PUT', path: '/token'});
 	for (const line of log) {
-		t.regex(line, /"error":"StatelessAuthError <- DatabaseDownError\(SQLITE_IOERR\)"/, 'the cause, by name and code');
+		// The answer's generic error <- the service's 503 (store_unavailable) <- the driver's.
+		t.regex(line, /"error":"StatelessAuthError <- StatelessAuthError <- DatabaseDownError\(SQLITE_IOERR\)"/, 'the cause, by name and code');
 	}
 
 	assertNothingLeaks(t, [...log, whoamiText, refreshText], [pair.access_token, pair.refresh_token, 'cannot read']);
 });
 
+test('a user loader failure is a generic 500, and the log names the error, not its message', async t => {
+	const {signUp, stores, url, log} = await start(t);
+	const pair = await signUp('alice');
+	stores.users.getById = async () => {
+		throw new DatabaseDownError(`cannot read the user of ${pair.access_token} (password ${password})`, {password}, {authorization: `Bearer ${pair.access_token}`});
+	};
+
+	const whoami = await fetch(`${url}/whoami`, {headers: {authorization: `Bearer ${pair.access_token}`}});
+	t.is(whoami.status, 500);
+	const whoamiText = await whoami.text();
+	t.deepEqual(JSON.parse(whoamiText), {error: {type: 'server', message: 'Internal server error'}});
+	t.deepEqual(log, [summary(500, 'GET', '/whoami', 'StatelessAuthError <- DatabaseDownError(SQLITE_IOERR)')]);
+	assertNothingLeaks(t, [...log, whoamiText], [pair.access_token, pair.refresh_token, 'cannot read']);
+});
+
 test('a 500 in a route is a generic answer, and the log holds only a summary', async t => {
-	const {signUp, store, url, log, post} = await start(t, {admins: ['root']});
+	const {signUp, stores, url, log, post} = await start(t, {admins: ['root']});
 	const root = await signUp('root', {admin: true});
-	store.allUsers = () => {
+	stores.users.list = async () => {
 		throw new DatabaseDownError(`disk I/O error while serving ${root.access_token}`, {password}, {});
 	};
 
@@ -187,17 +210,17 @@ test('a 500 in a route is a generic answer, and the log holds only a summary', a
 	const listedText = await listed.text();
 	t.deepEqual(JSON.parse(listedText), {error: {type: 'server', message: 'Internal server error'}});
 
-	// Failing while issuing a pair, after the password was checked.
-	store.insertTokens = () => {
+	// Failing while issuing a pair, after the password was checked: the token store's, a 503.
+	stores.tokens.create = async () => {
 		throw new Error(`constraint failed for password ${password}`);
 	};
 
 	const login = await post('/token', JSON.stringify({username: 'root', password}));
-	t.is(login.status, 500);
-	t.deepEqual(JSON.parse(login.text), {error: 'server_error', error_description: 'Internal server error'});
+	t.is(login.status, 503);
+	t.deepEqual(JSON.parse(login.text), {error: 'temporarily_unavailable', error_description: 'Service unavailable'});
 
 	// Something that is not even an error, holding the password.
-	store.userByName = () => {
+	stores.users.getByUsername = async () => {
 		// eslint-disable-next-line @typescript-eslint/only-throw-error
 		throw `no user for ${password}`;
 	};
@@ -207,7 +230,7 @@ test('a 500 in a route is a generic answer, and the log holds only a summary', a
 
 	t.deepEqual(log, [
 		summary(500, 'GET', '/admin/users', 'DatabaseDownError(SQLITE_IOERR)'),
-		summary(500, 'POST', '/token', 'Error'),
+		summary(503, 'POST', '/token', 'StatelessAuthError <- StatelessAuthError <- Error'),
 		summary(500, 'POST', '/token', 'thrown string'),
 	]);
 	assertNothingLeaks(t, [...log, listedText, login.text, thrown.text], [root.access_token, root.refresh_token, 'disk I/O']);
