@@ -272,7 +272,9 @@ export class TokenService {
 	async issuePair(userId: string, options: Omit<IssueOptions, 'ttl'> = {}): Promise<TokenPair> {
 		const familyId = randomUUID();
 		const epoch = await this.#call(async () => this.#store.epoch(userId));
-		const pair = {access: this.#make(userId, 'access', familyId, epoch, options), refresh: this.#make(userId, 'refresh', familyId, epoch, options)};
+		// One instant for both tokens of a session.
+		const now = this.#now();
+		const pair = {access: this.#make(userId, 'access', familyId, epoch, options, now), refresh: this.#make(userId, 'refresh', familyId, epoch, options, now)};
 		await this.#create([pair.access.record, pair.refresh.record]);
 		return pair;
 	}
@@ -351,8 +353,8 @@ export class TokenService {
 
 		const options = {scopes: record.scopes, name: record.name};
 		const pair = {
-			access: this.#make(record.userId, 'access', record.familyId, found.epoch, options),
-			refresh: this.#make(record.userId, 'refresh', record.familyId, found.epoch, options),
+			access: this.#make(record.userId, 'access', record.familyId, found.epoch, options, now),
+			refresh: this.#make(record.userId, 'refresh', record.familyId, found.epoch, options, now),
 		};
 		const grace = this.#reuseGrace > 0 ? {until: now + this.#reuseGrace, ciphertext: sealPair(pair, refreshToken)} : undefined;
 		const outcome = await this.#call(async () => this.#store.rotate(digest, now, grace, [pair.access.record, pair.refresh.record]));
@@ -436,9 +438,8 @@ export class TokenService {
 		return this.#call(async () => this.#store.prune(this.#now()));
 	}
 
-	#make(userId: string, type: TokenType, familyId: string, epoch: number, {scopes = [], name = null, ttl}: IssueOptions): IssuedToken {
+	#make(userId: string, type: TokenType, familyId: string, epoch: number, {scopes = [], name = null, ttl}: IssueOptions, now = this.#now()): IssuedToken {
 		const token = generateToken({prefix: this.#prefixes[type]});
-		const now = this.#now();
 		const expiresAt = now + (ttl === undefined ? this.#ttl[type] : ttl * 1000);
 		const record: TokenRecord = {
 			id: randomUUID(),
