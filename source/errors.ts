@@ -341,6 +341,15 @@ export function answerFor(
 }
 
 /**
+A 5xx this library answers with as it stands: the generic message of its status, `cause` what went
+wrong (emitted on the app, never sent), and `headers` such as `Retry-After`. Passed through by the
+middleware without another wrapping, so that `error.cause` on `app.on('error')` is what went wrong.
+*/
+export function serverFailure(status: number, reason: RefusalReason, cause: unknown, headers?: ErrorHeaders): StatelessAuthError {
+	return remember(new StatelessAuthError(genericMessage(status), status, 'server', {reason, cause, ...(headers === undefined ? {} : {headers})}));
+}
+
+/**
 The cause of the 503 a route answers when its loaders or callbacks have not settled within the
 `loaderTimeout`; emitted on `app.on('error')`.
 */
