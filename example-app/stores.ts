@@ -14,21 +14,95 @@ export type Stores = {
 };
 
 /** The environment variables `openStores` reads; `process.env` is one. */
-export type StoreEnvironment = Readonly<Partial<Record<'DATABASE_PATH', string>>>;
+export type StoreEnvironment = Readonly<Partial<Record<'DATABASE_PATH' | 'DATABASE_URL' | 'REDIS_URL', string>>>;
 
 /** The default SQLite file, beside this file: `example-app/example.sqlite`. */
 export const defaultDatabasePath = fileURLToPath(new URL('example.sqlite', import.meta.url));
 
 /**
-Open the app's stores as the environment says, with their tables made (`migrate()`, idempotent).
+Open the app's stores as the environment says, with their tables made (`migrate()`, idempotent):
 
-Today: one SQLite file, `DATABASE_PATH` (created when missing; `:memory:` for a throwaway
-database), with the token store and the user store on the same better-sqlite3 connection. The next
-stores (PostgreSQL when `DATABASE_URL` is set, Redis when `REDIS_URL` is) go here, each as one more
-branch answering the same `Stores`: nothing else in the app knows which one it runs on.
+- `DATABASE_URL` set: PostgreSQL, through a `pg` pool (tables `auth_tokens`, `auth_epochs`,
+  `auth_users` in the database's search path), for many app instances on one database;
+- else `REDIS_URL` set: Redis, through an ioredis client that fails fast while Redis is down (the
+  app answers 503 then), keys under `example:`;
+- else one SQLite file, `DATABASE_PATH` (created when missing; `:memory:` for a throwaway database),
+  with the token store and the user store on the same better-sqlite3 connection.
+
+Each branch answers the same `Stores`: nothing else in the app knows which one it runs on. The
+drivers of PostgreSQL and Redis are loaded only when asked for.
 */
 export async function openStores(env: StoreEnvironment): Promise<Stores> {
-	const databasePath = env.DATABASE_PATH ?? defaultDatabasePath;
+	if (env.DATABASE_URL !== undefined && env.DATABASE_URL !== '') {
+		return openPostgres(env.DATABASE_URL);
+	}
+
+	if (env.REDIS_URL !== undefined && env.REDIS_URL !== '') {
+		return openRedis(env.REDIS_URL);
+	}
+
+	return openSqlite(env.DATABASE_PATH ?? defaultDatabasePath);
+}
+
+function redacted(url: string): string {
+	return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+async function openPostgres(url: string): Promise<Stores> {
+	const {default: pg} = await import('pg');
+	const {PostgresTokenStore, PostgresUserStore} = await import('koa-stateless-auth/stores/postgres');
+	const pool = new pg.Pool({connectionString: url, connectionTimeoutMillis: 2000, query_timeout: 5000});
+	// An idle client whose connection dies emits 'error' on the pool; unheard, it would end the process.
+	pool.on('error', () => undefined);
+	try {
+		const tokens = new PostgresTokenStore(pool);
+		const users = new PostgresUserStore(pool);
+		await tokens.migrate();
+		await users.migrate();
+		let closed = false;
+		return {
+			tokens,
+			users,
+			description: `PostgreSQL ${redacted(url)}`,
+			async close() {
+				if (!closed) {
+					closed = true;
+					await pool.end();
+				}
+			},
+		};
+	} catch (error) {
+		await pool.end();
+		throw error;
+	}
+}
+
+async function openRedis(url: string): Promise<Stores> {
+	const {Redis} = await import('ioredis');
+	const {RedisTokenStore, RedisUserStore} = await import('koa-stateless-auth/stores/redis');
+	// Fail fast while Redis is down (503), rather than queue requests until it is back.
+	const client = new Redis(url, {enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, lazyConnect: true});
+	client.on('error', () => undefined);
+	try {
+		await client.connect();
+		const options = {prefix: 'example:'};
+		return {
+			tokens: new RedisTokenStore(client, options),
+			users: new RedisUserStore(client, options),
+			description: `Redis ${redacted(url)}`,
+			async close() {
+				if (client.status !== 'end') {
+					await client.quit();
+				}
+			},
+		};
+	} catch (error) {
+		client.disconnect();
+		throw error;
+	}
+}
+
+async function openSqlite(databasePath: string): Promise<Stores> {
 	const db = new Database(databasePath);
 	try {
 		// WAL lets readers and a writer work at once; the busy timeout waits for another process's
