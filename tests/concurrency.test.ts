@@ -1,47 +1,12 @@
 // 200 concurrent requests of different users, with random loader delays, across routes of two
 // managers and a Basic authenticator with different realms, some of whose loaders throw one shared
 // StatelessAuthError instance: no answer carries another request's user or another route's challenge.
-import net from 'node:net';
 import {setTimeout as delay} from 'node:timers/promises';
 import test from 'ava';
 import Koa, {type Context} from 'koa';
 import Router from '@koa/router';
 import {HttpBasicAuth, StatelessAuthError, StatelessAuthManager, authErrorHandler} from '../source/index.js';
-import {listen, type RawResponse} from './helpers/http.js';
-
-/**
-Send a request byte for byte, like `rawRequest`, but without half-closing the socket: Node's HTTP
-server drops a request whose client ended its side before the answer was written, so `rawRequest`
-gets no answer at all from a route that answers after a timer. The server closes the connection
-after its answer (`Connection: close`); everything received until then is parsed.
-*/
-async function request(baseUrl: string, path: string, lines: Array<[string, string]>): Promise<RawResponse> {
-	const {hostname, port} = new URL(baseUrl);
-	const head = [`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close', ...lines.map(([name, value]) => `${name}: ${value}`)];
-	const chunks: Buffer[] = [];
-	await new Promise<void>((resolve, reject) => {
-		const socket = net.connect(Number(port), hostname, () => {
-			socket.write(Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'));
-		});
-		socket.on('data', chunk => chunks.push(chunk));
-		socket.on('end', resolve);
-		socket.on('error', reject);
-	});
-	const text = Buffer.concat(chunks).toString('latin1');
-	const split = text.indexOf('\r\n\r\n');
-	const [statusLine = '', ...headerLines] = text.slice(0, split).split('\r\n');
-	const headers = headerLines.map((line): [string, string] => {
-		const colon = line.indexOf(':');
-		return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-	});
-	return {
-		status: Number(statusLine.split(' ')[1]),
-		headers,
-		body: text.slice(split + 4),
-		header: name => headers.find(([key]) => key === name.toLowerCase())?.[1],
-		headerLines: name => headers.filter(([key]) => key === name.toLowerCase()).map(([, value]) => value),
-	};
-}
+import {listen, rawRequest} from './helpers/http.js';
 
 type TokenRecord = {readonly userId: number; readonly realm: string};
 type User = {readonly id: number; readonly name: string; readonly realm: string};
@@ -157,7 +122,7 @@ const concurrentRequests = test.macro({
 			route: routes[index % routes.length]!,
 			kind: kinds[Math.floor(index / routes.length) % kinds.length]!,
 		}));
-		const responses = await Promise.all(plan.map(async ({index, route, kind}) => request(url, route.path, route.credentials(`${kind}-${index}`))));
+		const responses = await Promise.all(plan.map(async ({index, route, kind}) => rawRequest(url, route.path, route.credentials(`${kind}-${index}`))));
 		const body = (message: string) => (withHandler ? JSON.stringify({error: message}) : message);
 
 		let refused = 0;

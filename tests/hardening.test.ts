@@ -1,7 +1,6 @@
 // One regression test (or a few) per hardening of commit 15189fc, over real HTTP.
 import {execFile} from 'node:child_process';
 import {setTimeout as delay} from 'node:timers/promises';
-import net from 'node:net';
 import {promisify} from 'node:util';
 import test, {type ExecutionContext} from 'ava';
 import Koa, {type Context} from 'koa';
@@ -10,41 +9,7 @@ import {
 	HttpAuth, HttpBasicAuth, LoaderTimeoutError, StatelessAuthError, StatelessAuthManager, authErrorHandler, isStatelessAuthError,
 	type Authenticator, type Authorization,
 } from '../source/index.js';
-import {listen, type RawResponse} from './helpers/http.js';
-
-/**
-Send a request byte for byte, like `rawRequest`, but without half-closing the socket: Node's HTTP
-server drops a request whose client ended its side before the answer was written, so `rawRequest`
-gets no answer at all from a route that answers after a timer. The server closes the connection
-after its answer (`Connection: close`); everything received until then is parsed.
-*/
-async function request(baseUrl: string, path: string, lines: Array<[string, string]>): Promise<RawResponse> {
-	const {hostname, port} = new URL(baseUrl);
-	const head = [`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close', ...lines.map(([name, value]) => `${name}: ${value}`)];
-	const chunks: Buffer[] = [];
-	await new Promise<void>((resolve, reject) => {
-		const socket = net.connect(Number(port), hostname, () => {
-			socket.write(Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'));
-		});
-		socket.on('data', chunk => chunks.push(chunk));
-		socket.on('end', resolve);
-		socket.on('error', reject);
-	});
-	const text = Buffer.concat(chunks).toString('latin1');
-	const split = text.indexOf('\r\n\r\n');
-	const [statusLine = '', ...headerLines] = text.slice(0, split).split('\r\n');
-	const headers = headerLines.map((line): [string, string] => {
-		const colon = line.indexOf(':');
-		return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-	});
-	return {
-		status: Number(statusLine.split(' ')[1]),
-		headers,
-		body: text.slice(split + 4),
-		header: name => headers.find(([key]) => key === name.toLowerCase())?.[1],
-		headerLines: name => headers.filter(([key]) => key === name.toLowerCase()).map(([, value]) => value),
-	};
-}
+import {listen, rawRequest} from './helpers/http.js';
 
 type User = {readonly id: number; readonly name: string};
 type Service = {readonly service: string};
@@ -90,13 +55,13 @@ test('an apiKeyLoader written as `known.has(key) && svc` refuses an unknown key 
 	router.get('/export', auth.tokenRequired({allowApiKey: true}), handler);
 	const url = await serve(t, app, router);
 
-	const unknown = await request(url, '/export', [['Authorization', 'Token k-stranger']]);
+	const unknown = await rawRequest(url, '/export', [['Authorization', 'Token k-stranger']]);
 	t.is(unknown.status, 401);
 	t.is(unknown.body, invalidToken);
 	t.deepEqual(unknown.headerLines('www-authenticate'), ['Token realm="api", error="invalid_token"']);
 	t.deepEqual(handled, []);
 
-	const good = await request(url, '/export', [['Authorization', 'Token k-billing']]);
+	const good = await rawRequest(url, '/export', [['Authorization', 'Token k-billing']]);
 	t.is(good.status, 200);
 	t.deepEqual(JSON.parse(good.body), {route: '/export', principal: {service: 'billing'}});
 	t.deepEqual(errors, []);
@@ -111,13 +76,13 @@ test('a userLoader written as `r => r.active && user` refuses an inactive record
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
 
-	const inactive = await request(url, '/me', bearer('stale'));
+	const inactive = await rawRequest(url, '/me', bearer('stale'));
 	t.is(inactive.status, 401);
 	t.is(inactive.body, invalidToken);
 	t.deepEqual(inactive.headerLines('www-authenticate'), ['Bearer realm="api", error="invalid_token"']);
 	t.deepEqual(handled, []);
 
-	const live = await request(url, '/me', bearer('live'));
+	const live = await rawRequest(url, '/me', bearer('live'));
 	t.is(live.status, 200);
 	t.deepEqual(JSON.parse(live.body), {route: '/me', principal: user});
 	t.deepEqual(errors, []);
@@ -134,13 +99,13 @@ test('a tokenLoader answering each falsy value is refused like an unknown token'
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
 	for (const token of answers.keys()) {
-		const response = await request(url, '/me', bearer(token));
+		const response = await rawRequest(url, '/me', bearer(token));
 		t.is(response.status, 401, token);
 		t.is(response.body, invalidToken, token);
 	}
 
 	t.deepEqual(handled, []);
-	t.is((await request(url, '/me', bearer('good'))).status, 200);
+	t.is((await rawRequest(url, '/me', bearer('good'))).status, 200);
 	t.deepEqual(errors, []);
 });
 
@@ -153,9 +118,9 @@ test('HttpBasicAuth refuses a falsy answer of authenticate with its one identica
 	const {app, errors, handled, router, handler} = createApp();
 	router.get('/basic', auth.protect({authenticators: [basic]}), handler);
 	const url = await serve(t, app, router);
-	const missing = await request(url, '/basic', []);
+	const missing = await rawRequest(url, '/basic', []);
 	for (const [name] of falsyValues) {
-		const response = await request(url, '/basic', basicHeader(name, 'pw'));
+		const response = await rawRequest(url, '/basic', basicHeader(name, 'pw'));
 		t.is(response.status, 401, name);
 		t.is(response.body, JSON.stringify({error: 'Request error: Authentication required'}), name);
 		t.deepEqual(response.headerLines('www-authenticate'), ['Basic realm="admin", charset="UTF-8"'], name);
@@ -163,7 +128,7 @@ test('HttpBasicAuth refuses a falsy answer of authenticate with its one identica
 	}
 
 	t.deepEqual(handled, []);
-	t.is((await request(url, '/basic', basicHeader('alice', 'pw'))).status, 200);
+	t.is((await rawRequest(url, '/basic', basicHeader('alice', 'pw'))).status, 200);
 	t.deepEqual(errors, []);
 });
 
@@ -184,14 +149,14 @@ test('a custom HttpAuth subclass refuses a falsy answer of its authenticate call
 	router.get('/keyed', auth.protect({authenticators: [keyAuth]}), handler);
 	const url = await serve(t, app, router);
 	for (const [name] of falsyValues) {
-		const response = await request(url, '/keyed', [['X-Key', name]]);
+		const response = await rawRequest(url, '/keyed', [['X-Key', name]]);
 		t.is(response.status, 401, name);
 		t.is(response.body, JSON.stringify({error: 'Request error: Authentication required'}), name);
 		t.deepEqual(response.headerLines('www-authenticate'), ['Key realm="keys"'], name);
 	}
 
 	t.deepEqual(handled, []);
-	t.is((await request(url, '/keyed', [['X-Key', 'good']])).status, 200);
+	t.is((await rawRequest(url, '/keyed', [['X-Key', 'good']])).status, 200);
 	t.deepEqual(errors, []);
 });
 
@@ -215,14 +180,14 @@ test('a custom Authenticator object answering {ok: true} with a falsy user is re
 	router.get('/custom', auth.protect({authenticators: [custom]}), handler);
 	const url = await serve(t, app, router);
 	for (const value of falsyValues.flatMap(([name]) => [name, `async-${name}`])) {
-		const response = await request(url, '/custom', [['X-Custom', value]]);
+		const response = await rawRequest(url, '/custom', [['X-Custom', value]]);
 		t.is(response.status, 401, value);
 		t.is(response.body, invalidToken, value);
 		t.deepEqual(response.headerLines('www-authenticate'), ['Custom realm="c", error="invalid_token"'], value);
 	}
 
 	t.deepEqual(handled, []);
-	t.is((await request(url, '/custom', [['X-Custom', 'good']])).status, 200);
+	t.is((await rawRequest(url, '/custom', [['X-Custom', 'good']])).status, 200);
 	t.deepEqual(errors, []);
 });
 
@@ -241,7 +206,7 @@ const truthyNonObject = test.macro({
 		const credentials: Array<[string, string]> = loader === 'apiKeyLoader' ? [['Authorization', 'Token odd']] : bearer('odd');
 		for (const [type, value] of truthyNonObjects) {
 			answer = value;
-			const response = await request(url, '/r', credentials);
+			const response = await rawRequest(url, '/r', credentials);
 			t.is(response.status, 500, type);
 			t.is(response.body, JSON.stringify({error: 'Server error: Internal server error'}), type);
 			t.deepEqual(response.headerLines('www-authenticate'), [], type);
@@ -255,7 +220,7 @@ const truthyNonObject = test.macro({
 		// Arrays and {} are objects: records and principals.
 		for (const value of [[], {}]) {
 			answer = value;
-			t.is((await request(url, '/r', credentials)).status, 200);
+			t.is((await rawRequest(url, '/r', credentials)).status, 200);
 		}
 
 		t.deepEqual(handled, ['/r', '/r']);
@@ -326,7 +291,7 @@ const badErrorFromLoader = test.macro({
 		router.get('/me', auth.tokenRequired(), handler);
 		const url = await serve(t, app, router);
 		for (const [index, [what, , message]] of badHeaders.entries()) {
-			const response = await request(url, '/me', bearer(`b${index}`));
+			const response = await rawRequest(url, '/me', bearer(`b${index}`));
 			t.is(response.status, 500, what);
 			t.is(response.body, withHandler ? JSON.stringify({error: 'Server error: Internal server error'}) : 'Internal Server Error', what);
 			t.deepEqual(response.headerLines('set-cookie'), [], what);
@@ -339,7 +304,7 @@ const badErrorFromLoader = test.macro({
 
 		t.is(errors.length, badHeaders.length);
 		t.deepEqual(handled, []);
-		t.is((await request(url, '/me', bearer('good'))).status, 200, 'the server still serves');
+		t.is((await rawRequest(url, '/me', bearer('good'))).status, 200, 'the server still serves');
 	},
 	title: (_provided, withHandler: boolean) => `a loader that builds a StatelessAuthError with a bad header gets a generic 500 and the server keeps serving ${withHandler ? 'with authErrorHandler' : 'under Koa\'s default error handler'}`,
 });
@@ -364,12 +329,12 @@ const tamperedErrorFromLoader = test.macro({
 		const {app, errors, handled, router, handler} = createApp(withHandler);
 		router.get('/me', auth.tokenRequired(), handler);
 		const url = await serve(t, app, router);
-		const response = await request(url, '/me', bearer('tampered'));
+		const response = await rawRequest(url, '/me', bearer('tampered'));
 		t.is(response.status, 500);
 		t.deepEqual(response.headerLines('set-cookie'), []);
 		t.is(errors.length, 1);
 		t.deepEqual(handled, []);
-		t.is((await request(url, '/me', bearer('good'))).status, 200, 'the server still serves');
+		t.is((await rawRequest(url, '/me', bearer('good'))).status, 200, 'the server still serves');
 	},
 	title: (_provided, withHandler: boolean) => `a loader that swaps bad headers onto a made StatelessAuthError gets a generic 500 ${withHandler ? 'with authErrorHandler' : 'under Koa\'s default error handler'}`,
 });
@@ -424,7 +389,7 @@ test('one StatelessAuthError instance thrown on routes of different realms answe
 			['/alpha', bearer('x'), 'Bearer realm="alpha", error="invalid_token"'],
 		];
 		for (const [path, lines, challenge] of cases) {
-			const response = await request(url, path, lines);
+			const response = await rawRequest(url, path, lines);
 			t.is(response.status, 401, path);
 			t.is(response.body, withHandler ? JSON.stringify({error: 'Token error: Token revoked'}) : 'Token error: Token revoked', path);
 			t.deepEqual(response.headerLines('www-authenticate'), [challenge], path);
@@ -455,7 +420,7 @@ const ownServerError = test.macro({
 		const {app, errors, handled, router, handler} = createApp(withHandler);
 		router.get('/me', auth.tokenRequired(), handler);
 		const url = await serve(t, app, router);
-		const response = await request(url, '/me', bearer('x'));
+		const response = await rawRequest(url, '/me', bearer('x'));
 		const generic = status === 503 ? 'Service unavailable' : 'Internal server error';
 		t.is(response.status, status);
 		t.is(response.body, withHandler ? JSON.stringify({error: `Server error: ${generic}`}) : (status === 503 ? 'Service Unavailable' : 'Internal Server Error'));
@@ -495,7 +460,7 @@ test('a custom format is handed the generic 5xx, never the loader\'s message', a
 		ctx.body = 'in';
 	});
 	const url = await serve(t, app, router);
-	const response = await request(url, '/me', bearer('x'));
+	const response = await rawRequest(url, '/me', bearer('x'));
 	t.is(response.status, 503);
 	t.is(response.body, '{"msg":"Service unavailable"}');
 	t.deepEqual(seen, ['Service unavailable']);
@@ -559,7 +524,7 @@ const unreadableError = test.macro({
 		const url = await serve(t, app, router);
 		for (const [what, make] of unreadable) {
 			current = make();
-			const response = await request(url, '/me', bearer('x'));
+			const response = await rawRequest(url, '/me', bearer('x'));
 			t.is(response.status, 500, what);
 			t.is(response.body, withHandler ? JSON.stringify({error: 'Server error: Internal server error'}) : 'Internal Server Error', what);
 			t.deepEqual(response.headerLines('location'), [], what);
@@ -574,7 +539,7 @@ const unreadableError = test.macro({
 
 		t.is(errors.length, unreadable.length);
 		t.deepEqual(handled, []);
-		t.is((await request(url, '/me', bearer('good'))).status, 200, 'the server still serves');
+		t.is((await rawRequest(url, '/me', bearer('good'))).status, 200, 'the server still serves');
 	},
 	title: (_provided, withHandler: boolean) => `a foreign branded object with a success status, or an error whose properties throw, is a generic 500 ${withHandler ? 'with authErrorHandler' : 'under Koa\'s default error handler'}`,
 });
@@ -606,7 +571,7 @@ test('a loader that settles after the loaderTimeout is answered 503 once, its la
 	const {app, errors, handled, router, handler} = createApp();
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
-	const response = await request(url, '/me', bearer('slow'));
+	const response = await rawRequest(url, '/me', bearer('slow'));
 	t.is(response.status, 503);
 	t.is(response.body, JSON.stringify({error: 'Server error: Service unavailable'}));
 	t.deepEqual(response.headerLines('retry-after'), ['1']);
@@ -630,7 +595,7 @@ test('a loader that settles after the loaderTimeout is answered 503 once, its la
 	t.true(settled);
 	t.deepEqual(handled, []);
 	t.is(errors.length, 1);
-	t.is((await request(url, '/me', bearer('fast'))).status, 200);
+	t.is((await rawRequest(url, '/me', bearer('fast'))).status, 200);
 	t.deepEqual(handled, ['/me']);
 });
 
@@ -658,9 +623,9 @@ test('a loader, authenticate callback or readPermissions that rejects after the 
 	router.get('/perm', auth.tokenRequired({permissions: ['read'], readPermissions: lateFailure}), handler);
 	const url = await serve(t, app, router);
 	const statuses = await Promise.all([
-		request(url, '/token', bearer('late')),
-		request(url, '/basic', basicHeader('u', 'p')),
-		request(url, '/perm', bearer('on-time')),
+		rawRequest(url, '/token', bearer('late')),
+		rawRequest(url, '/basic', basicHeader('u', 'p')),
+		rawRequest(url, '/perm', bearer('on-time')),
 	].map(async pending => (await pending).status));
 	t.deepEqual(statuses, [503, 503, 503]);
 	t.is(errors.length, 3);
@@ -684,7 +649,7 @@ test('the loaderTimeout covers a request\'s callbacks together, not each one', a
 	const {app, errors, handled, router, handler} = createApp();
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
-	const response = await request(url, '/me', bearer('x'));
+	const response = await rawRequest(url, '/me', bearer('x'));
 	t.is(response.status, 503);
 	t.true((errors[0] as StatelessAuthError | undefined)?.cause instanceof LoaderTimeoutError);
 	await delay(60);
@@ -698,7 +663,7 @@ test('Retry-After is the loaderTimeout rounded up to whole seconds', async t => 
 	const {app, router, handler} = createApp();
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
-	const response = await request(url, '/me', bearer('x'));
+	const response = await rawRequest(url, '/me', bearer('x'));
 	t.is(response.status, 503);
 	t.deepEqual(response.headerLines('retry-after'), ['2']);
 });
@@ -733,11 +698,11 @@ test('loaderTimeout can be set per route, per group and per protect, and false t
 	router.get('/group', group.protect(), handler);
 	const url = await serve(t, app, router);
 
-	const off = await request(url, '/off', bearer('slow'));
+	const off = await rawRequest(url, '/off', bearer('slow'));
 	t.is(off.status, 200, 'no limit on the route: the slow loader is waited for');
 	t.false(slowSignal?.aborted, 'and its signal is never aborted');
 	for (const [path, lines] of [['/route', bearer('x')], ['/protect', basicHeader('u', 'p')], ['/group', bearer('x')]] as const) {
-		const response = await request(url, path, [...lines]);
+		const response = await rawRequest(url, path, [...lines]);
 		t.is(response.status, 503, path);
 		t.deepEqual(response.headerLines('retry-after'), ['1'], path);
 		t.is(((errors.at(-1) as StatelessAuthError).cause as LoaderTimeoutError).timeout, 30, path);
@@ -754,7 +719,7 @@ test('without authErrorHandler a timed-out loader is Koa\'s own 503 with Retry-A
 	const {app, errors, handled, router, handler} = createApp(false);
 	router.get('/me', auth.tokenRequired(), handler);
 	const url = await serve(t, app, router);
-	const response = await request(url, '/me', bearer('x'));
+	const response = await rawRequest(url, '/me', bearer('x'));
 	t.is(response.status, 503);
 	t.is(response.body, 'Service Unavailable');
 	t.deepEqual(response.headerLines('retry-after'), ['1']);

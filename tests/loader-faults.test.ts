@@ -1,7 +1,6 @@
 // A table of faulty callbacks (loaders, Basic's authenticate, readPermissions), each answered over
 // real HTTP with and without authErrorHandler: the status, the body, the headers, what reaches
 // app.on('error'), that the route never ran, that no secret leaks, and that the server still serves.
-import net from 'node:net';
 import test, {type ExecutionContext} from 'ava';
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -9,41 +8,7 @@ import {
 	HttpBasicAuth, LoaderTimeoutError, StatelessAuthError, StatelessAuthManager, authErrorHandler, isStatelessAuthError,
 	type LoaderOptions,
 } from '../source/index.js';
-import {listen, type RawResponse} from './helpers/http.js';
-
-/**
-Send a request byte for byte, like `rawRequest`, but without half-closing the socket: Node's HTTP
-server drops a request whose client ended its side before the answer was written, so `rawRequest`
-gets no answer at all from a route that answers after a timer. The server closes the connection
-after its answer (`Connection: close`); everything received until then is parsed.
-*/
-async function request(baseUrl: string, path: string, lines: Array<[string, string]>): Promise<RawResponse> {
-	const {hostname, port} = new URL(baseUrl);
-	const head = [`GET ${path} HTTP/1.1`, `Host: ${hostname}:${port}`, 'Connection: close', ...lines.map(([name, value]) => `${name}: ${value}`)];
-	const chunks: Buffer[] = [];
-	await new Promise<void>((resolve, reject) => {
-		const socket = net.connect(Number(port), hostname, () => {
-			socket.write(Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'));
-		});
-		socket.on('data', chunk => chunks.push(chunk));
-		socket.on('end', resolve);
-		socket.on('error', reject);
-	});
-	const text = Buffer.concat(chunks).toString('latin1');
-	const split = text.indexOf('\r\n\r\n');
-	const [statusLine = '', ...headerLines] = text.slice(0, split).split('\r\n');
-	const headers = headerLines.map((line): [string, string] => {
-		const colon = line.indexOf(':');
-		return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
-	});
-	return {
-		status: Number(statusLine.split(' ')[1]),
-		headers,
-		body: text.slice(split + 4),
-		header: name => headers.find(([key]) => key === name.toLowerCase())?.[1],
-		headerLines: name => headers.filter(([key]) => key === name.toLowerCase()).map(([, value]) => value),
-	};
-}
+import {listen, rawRequest, type RawResponse} from './helpers/http.js';
 
 const secret = 'hunter2';
 /** The faulty request's credential: it carries the secret too, which must never be echoed. */
@@ -446,7 +411,7 @@ const faultyCallback = test.macro({
 		const url = await listen(t, app);
 		const expected = expectedFor(target, fault.outcome, withHandler);
 
-		const response = await request(url, target.path, target.faulty);
+		const response = await rawRequest(url, target.path, target.faulty);
 		t.is(box.calls, 1, 'the faulty callback ran once');
 		t.is(response.status, expected.status);
 		t.is(response.body, expected.body);
@@ -479,7 +444,7 @@ const faultyCallback = test.macro({
 		}
 
 		// The server still serves a good request, on the same route.
-		const good = await request(url, target.path, target.good);
+		const good = await rawRequest(url, target.path, target.good);
 		t.is(good.status, 200);
 		t.is(good.body, JSON.stringify({route: target.path}));
 		t.is(handled.length, expected.handled + 1);

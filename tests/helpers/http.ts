@@ -44,7 +44,9 @@ export async function rawRequest(baseUrl: string, path: string, lines: Array<[st
 	const chunks: Buffer[] = [];
 	await new Promise<void>((resolve, reject) => {
 		const socket = net.connect(Number(port), hostname, () => {
-			socket.end(Buffer.from(`${head.join('\r\n')}\r\n\r\n${requestBody}`, 'latin1'));
+			// Written, not ended: Node's server drops a request whose client half-closed before the
+			// answer was written (a route that answers after a timer). It closes after answering.
+			socket.write(Buffer.from(`${head.join('\r\n')}\r\n\r\n${requestBody}`, 'latin1'));
 		});
 		socket.on('data', chunk => chunks.push(chunk));
 		socket.on('end', resolve);
