@@ -3,10 +3,11 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import {
 	HeaderApiKeyAuthenticator, HttpBasicAuth, StatelessAuthError, StatelessAuthManager, TokenService,
-	authErrorHandler, authenticatedAppName, defaultScryptParameters, hashPassword, parseAuthorizationHeader, verifyPassword,
-	type ScryptParameters, type TokenPair, type TokenRecord, type UserRecord,
+	authErrorHandler, authenticatedAppName, defaultScryptParameters, hashPassword, verifyPassword,
+	type ScryptParameters, type TokenRecord, type UserRecord, type UserStore,
 } from 'koa-stateless-auth';
-import {errorBody, errorBoundary, errorSummary, parseBody, tokenEndpoint} from './errors.js';
+import {accountRoutes, accountSchemas, type AccountUser} from 'koa-stateless-auth/accounts';
+import {accountsEndpoint, errorBody, errorBoundary, errorSummary, parseBody, tokenEndpoint} from './errors.js';
 import type {Stores} from './stores.js';
 
 /** Seconds each token lives: the access token an hour, the refresh token 30 days. */
@@ -19,25 +20,32 @@ one, and its whole session is revoked.
 */
 export const reuseGrace = 10;
 
-/** The user on `ctx.state.currentUser`: what the routes need, never the password hash. */
-export type User = {
-	readonly id: string;
-	readonly username: string;
-	readonly permissions: readonly string[];
-	readonly isActive: boolean;
-};
+/** Where the account routes are mounted: `POST /api/user/login`, … */
+export const apiPrefix = '/api/user';
 
-function toUser({id, username, permissions, isActive}: UserRecord): User {
-	return {id, username, permissions, isActive};
-}
+/** The permission of the user management routes (`/api/user/users…`). */
+export const adminPermission = 'admin';
+
+/** Passwords: 8 to 128 characters (code points after NFKC), as the account routes count them. */
+export const passwordPolicy = {minLength: 8, maxLength: 128} as const;
+
+/** The user on `ctx.state.currentUser`: the account's record without its password hash. */
+export type User = AccountUser;
+
+const schemas = accountSchemas(passwordPolicy);
+// Self sign-up takes what an admin's `POST /api/user/users` takes, less the permissions: the same
+// username and password rules, so that anyone who can sign up can log in.
+const signUpRequest = schemas.createUserRequest.pick({username: true, password: true});
 
 export type ExampleOptions = {
-	/** Where accounts and tokens are kept (see `openStores`). The app never closes them. */
-	readonly stores: Pick<Stores, 'tokens' | 'users'>;
+	/**
+	Where accounts and tokens are kept (see `openStores`), and the Redis client when they are in
+	Redis: the brute-force counters of log-in and password change are then kept there too, shared by
+	every instance. The app never closes them.
+	*/
+	readonly stores: Pick<Stores, 'tokens' | 'users' | 'redis'>;
 	/** Milliseconds since the epoch; tests move it to expire tokens. */
 	readonly now?: () => number;
-	/** Usernames that get the `admin` permission when they sign up. */
-	readonly admins?: readonly string[];
 	/** Keys for the machine-to-machine route, by application name. */
 	readonly machineKeys?: Readonly<Record<string, readonly string[]>>;
 	/**
@@ -48,6 +56,13 @@ export type ExampleOptions = {
 	*/
 	readonly scrypt?: ScryptParameters;
 	/**
+	The prefix of the brute-force counters' keys: instances with the same prefix (on one Redis) count
+	together.
+
+	@default 'example:login'
+	*/
+	readonly rateLimitPrefix?: string;
+	/**
 	Where the app writes a line for each failed request (a 5xx, or a body it could not read): a
 	summary that never holds a request body, a header, a token or a password.
 
@@ -56,78 +71,72 @@ export type ExampleOptions = {
 	readonly log?: (line: string) => void;
 };
 
-type Credentials = {username: string; password: string};
-
-function readCredentials(body: unknown): Credentials {
-	const {username, password} = (body ?? {}) as Partial<Record<string, unknown>>;
-	if (typeof username !== 'string' || !/^[\w.-]{1,64}$/.test(username)) {
-		throw new StatelessAuthError('username must be 1 to 64 letters, digits, underscores, dots or hyphens', 400, 'request');
-	}
-
-	if (typeof password !== 'string' || password.length < 8 || password.length > 1024) {
-		throw new StatelessAuthError('password must be 8 to 1024 characters', 400, 'request');
-	}
-
-	return {username, password};
+function publicUser({passwordHash: _hash, ...user}: UserRecord): User {
+	return user;
 }
 
-function field(body: unknown, name: string): unknown {
-	return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)[name] : undefined;
+/** The account routes' 400: the first wrong field, named. */
+function invalidRequest(ctx: Koa.Context, issues: ReadonlyArray<{readonly code: string; readonly path: readonly PropertyKey[]; readonly message: string; readonly keys?: readonly string[]}>): void {
+	const [issue] = issues;
+	const field = issue?.code === 'unrecognized_keys' ? (issue.keys ?? []).join(', ') : (issue?.path ?? []).map(String).join('.');
+	ctx.status = 400;
+	ctx.body = field === ''
+		? {error: 'invalid_request', error_description: 'The request body must be a JSON object'}
+		: {error: 'invalid_request', error_description: `${field}: ${issue?.code === 'unrecognized_keys' ? 'Unknown field' : issue?.message ?? 'Invalid'}`, field};
 }
+
+export type AdminAccount = {
+	readonly username: string;
+	readonly password: string;
+	/** @default the library's, OWASP's */
+	readonly scrypt?: ScryptParameters;
+	readonly now?: () => number;
+};
 
 /**
-The bearer token of the request's `Authorization` header, parsed by the library's rules (one line,
-token68, at most 4096 characters), whatever state the token is in. Refusals are the library's
-wording, as 400s (the token endpoints answer OAuth's `invalid_request`).
+Makes the first admin, the user with the `admin` permission who can then manage every other user
+through `/api/user/users`: created when no user has the name, left as it is when one has (its
+password is not reset, and a user of that name without the permission does not get it: answered
+`'exists-without-permission'`). Nobody can sign up into the permission.
 */
-function bearerToken(ctx: Koa.Context): string {
-	const lines: string[] = [];
-	const raw = ctx.req.rawHeaders;
-	for (let index = 0; index + 1 < raw.length; index += 2) {
-		if (raw[index]?.toLowerCase() === 'authorization') {
-			lines.push(raw[index + 1] ?? '');
+export async function ensureAdmin(users: UserStore, {username, password, scrypt = defaultScryptParameters, now = Date.now}: AdminAccount): Promise<'created' | 'exists' | 'exists-without-permission'> {
+	const parsed = signUpRequest.safeParse({username, password});
+	if (!parsed.success) {
+		// Never the password itself: only which of the two is wrong, and why.
+		const [issue] = parsed.error.issues;
+		throw new TypeError(`The admin account's ${issue?.path.map(String).join('.') ?? 'credentials'} is not valid: ${issue?.message ?? 'invalid'}.`);
+	}
+
+	const existing = await users.getByUsername(parsed.data.username);
+	if (existing === undefined) {
+		const created = await users.create({
+			id: randomUUID(),
+			username: parsed.data.username,
+			passwordHash: await hashPassword(parsed.data.password, scrypt),
+			permissions: [adminPermission],
+			profile: {},
+			isActive: true,
+			createdAt: now(),
+		});
+		if (created) {
+			return 'created';
 		}
 	}
 
-	const parsed = parseAuthorizationHeader(lines);
-	if (parsed.kind === 'absent') {
-		throw new StatelessAuthError('No token provided', 400, 'invalid_request');
-	}
-
-	if (parsed.kind === 'malformed') {
-		throw new StatelessAuthError('Malformed authorization header', 400, 'invalid_request');
-	}
-
-	if (parsed.scheme.toLowerCase() !== 'bearer') {
-		throw new StatelessAuthError('Invalid token type', 400, 'invalid_request');
-	}
-
-	return parsed.credentials;
+	// Made meanwhile by another instance, or there from before.
+	const current = existing ?? await users.getByUsername(parsed.data.username);
+	return current?.permissions.includes(adminPermission) === true ? 'exists' : 'exists-without-permission';
 }
-
-/** A non-negative integer query parameter, or its default when absent. */
-function integerParameter(value: unknown, name: string, fallback: number, max: number): number {
-	if (value === undefined) {
-		return fallback;
-	}
-
-	if (typeof value !== 'string' || !/^\d{1,9}$/.test(value) || Number(value) > max) {
-		throw new StatelessAuthError(`${name} must be an integer from 0 to ${max}`, 400, 'request');
-	}
-
-	return Number(value);
-}
-
-const invalidGrant = (message: string) => new StatelessAuthError(message, 400, 'invalid_grant');
 
 /**
-The Flask-Stateless-Auth example, in Koa: create a user, trade a username and password for an
-access and a refresh token, refresh, revoke, and read protected routes. The tokens (making them,
-storing their digests, expiring, rotating, spotting a reused refresh token, revoking) are the
-library's `TokenService`; the app keeps its own concerns: accounts, passwords, routes and answers.
+The Flask-Stateless-Auth example, in Koa, on the library's account routes: sign up, then everything
+else of an account (log in, refresh, log out, sessions, password, API keys, user management) is
+`accountRoutes()` under `/api/user`, on the app's own `TokenService` and stores; the app keeps its
+own routes beside them, guarded by the same manager: `/secret`, `/whoami`, `/public`, a
+machine-to-machine route, HTTP Basic, and RFC 7009 revocation.
 */
 export function createExampleApp({
-	stores: {tokens: tokenStore, users}, now = Date.now, admins = [], machineKeys = {}, scrypt = defaultScryptParameters, log = line => {
+	stores: {tokens: tokenStore, users, redis}, now = Date.now, machineKeys = {}, scrypt = defaultScryptParameters, rateLimitPrefix = 'example:login', log = line => {
 		console.error(line);
 	},
 }: ExampleOptions) {
@@ -139,57 +148,6 @@ export function createExampleApp({
 		reuseGrace,
 		now,
 	});
-	const auth = new StatelessAuthManager<User, TokenRecord>({realm: 'example'}).useTokens(tokens);
-	auth.userLoader(async record => {
-		const user = await users.getById(record.userId);
-		return user && toUser(user);
-	});
-
-	/**
-	The user these credentials are the password of, or `undefined`. An unknown username costs the
-	same scrypt as a wrong password; a hash made at another cost is replaced now that the password is
-	known to be right.
-	*/
-	async function checkPassword(username: string, password: string): Promise<User | undefined> {
-		const record = await users.getByUsername(username);
-		const {valid, needsRehash} = await verifyPassword(password, record?.passwordHash, scrypt);
-		if (!valid || record === undefined) {
-			return undefined;
-		}
-
-		if (needsRehash) {
-			await users.update(record.id, {passwordHash: await hashPassword(password, scrypt)});
-		}
-
-		return toUser(record);
-	}
-
-	/** RFC 6749 §5.1: the pair, its type, and the seconds the access token has left. */
-	function tokenResponse({access, refresh}: TokenPair) {
-		return {
-			access_token: access.token,
-			token_type: 'Bearer',
-			expires_in: Math.max(0, Math.round((access.expiresAt - now()) / 1000)),
-			refresh_token: refresh.token,
-		};
-	}
-
-	// Machines call with a key in a header of their own; several keys per app allow rotation.
-	const machines = new HeaderApiKeyAuthenticator({header: 'X-Example-ApiKey', realm: 'example'});
-	for (const [appName, keys] of Object.entries(machineKeys)) {
-		for (const key of keys) {
-			machines.registerKey(key, appName);
-		}
-	}
-
-	// The same users, with HTTP Basic.
-	const basic = new HttpBasicAuth<User>({
-		realm: 'example',
-		async authenticate({username, password}) {
-			const user = await checkPassword(username, password);
-			return user?.isActive ? user : undefined;
-		},
-	});
 
 	const app = new Koa();
 	// Koa's own listener would print whole errors, and a body parser's error carries the body.
@@ -199,25 +157,63 @@ export function createExampleApp({
 	// The application's own error JSON for everything: what the error boundary catches (an
 	// unreadable body, a 500), and every refusal of the library.
 	app.use(errorBoundary);
-	app.use(authErrorHandler({format: (error, ctx) => errorBody(ctx, error.status, error.type, error.msg)}));
-	auth.initApp(app);
+	app.use(authErrorHandler({format: (error, ctx) => errorBody(ctx, {status: error.status, type: error.type, message: error.msg, reason: error.reason})}));
 
 	const router = new Router<object>();
+	const login = `${apiPrefix}/login`;
+	const refresh = `${apiPrefix}/refresh`;
+	// Before the account routes: their errors in one shape (login and refresh: RFC 6749's), and
+	// their bodies read by the app's parser (UTF-8, at most 16 KB, compressed or not; an unreadable
+	// one is logged like anywhere else in the app). A body of another type is theirs to refuse.
+	router.use(apiPrefix, accountsEndpoint);
+	router.use([login, refresh], tokenEndpoint, parseBody(['json', 'form']));
+	router.use(apiPrefix, parseBody(['json']));
 
-	router.post('/user', parseBody, async ctx => {
-		const {username, password} = readCredentials(ctx.request.body);
+	// Log in, refresh, log out, sessions, password, API keys, user management: the library's.
+	const accounts = accountRoutes(router, {
+		users,
+		tokens,
+		auth: new StatelessAuthManager<User, TokenRecord>({realm: 'example'}),
+		apiPrefix,
+		tokenExpiration: tokenLifetimes.access,
+		userAdminPermission: adminPermission,
+		apiKeys: true,
+		allowOwnProfileEdit: true,
+		minPasswordLength: passwordPolicy.minLength,
+		maxPasswordLength: passwordPolicy.maxLength,
+		passwordParameters: scrypt,
+		rateLimit: {keyPrefix: rateLimitPrefix, ...(redis === undefined ? {} : {redis})},
+		now,
+	});
+	const {auth} = accounts;
+	auth.initApp(app);
+	const openapi = accounts.openapi({
+		title: 'koa-stateless-auth example: account API',
+		version: '1.0.0',
+		description: `The account routes under ${apiPrefix}. The example's own routes (POST /user, /secret, /whoami, ...) are not in this document.`,
+	});
+
+	// Sign up: the account routes have none (an admin creates users there). The same rules as an
+	// admin's POST /api/user/users, and its answers: 201, 400 naming the field, 409 username_taken.
+	router.post('/user', accountsEndpoint, parseBody(['json']), async ctx => {
+		const parsed = signUpRequest.safeParse(ctx.request.body);
+		if (!parsed.success) {
+			invalidRequest(ctx, parsed.error.issues);
+			return;
+		}
+
 		const user: UserRecord = {
 			id: randomUUID(),
-			username,
-			passwordHash: await hashPassword(password, scrypt),
-			permissions: admins.includes(username) ? ['admin'] : [],
+			username: parsed.data.username,
+			passwordHash: await hashPassword(parsed.data.password, scrypt),
+			permissions: [],
 			profile: {},
 			isActive: true,
 			createdAt: now(),
 		};
 		if (!await users.create(user)) {
 			ctx.status = 409;
-			ctx.body = {error: {type: 'request', message: 'username is taken'}};
+			ctx.body = {error: 'username_taken', error_description: 'That username is taken', field: 'username'};
 			return;
 		}
 
@@ -225,57 +221,12 @@ export function createExampleApp({
 		ctx.body = {id: user.id, username: user.username};
 	});
 
-	// The token endpoints (RFC 6749 §5): a pair is a 200 with `Cache-Control: no-store`; a refusal
-	// is a 400 {"error": "invalid_grant" or "invalid_request", "error_description": ...}.
-
-	// Log in (the password grant, RFC 6749 §4.3), with JSON or a form: a new session. An unknown
-	// user and a wrong password get the same answer after the same work.
-	router.post('/token', tokenEndpoint, parseBody, async ctx => {
-		const grantType = field(ctx.request.body, 'grant_type');
-		if (grantType !== undefined && grantType !== 'password') {
-			throw typeof grantType === 'string'
-				? new StatelessAuthError('Only the password grant is accepted here; refresh with PUT /token', 400, 'unsupported_grant_type')
-				: new StatelessAuthError('grant_type must be a string', 400, 'invalid_request');
-		}
-
-		const {username, password} = readCredentials(ctx.request.body);
-		const user = await checkPassword(username, password);
-		if (!user?.isActive) {
-			throw invalidGrant('Invalid username or password');
-		}
-
-		ctx.body = tokenResponse(await tokens.issuePair(user.id));
-	});
-
-	// Refresh, with the refresh token in the Authorization header: rotation. The refresh token buys
-	// a new pair of the same session, and the old pair stops working. Within `reuseGrace` a retry
-	// with the same refresh token gets the same new pair; after it, that old refresh token is a
-	// stolen one, refused, and its whole session revoked (the newer pair too). Not a protected
-	// route: the guard refuses a retired token before the service could see that it came back.
-	router.put('/token', tokenEndpoint, async ctx => {
-		const pair = await tokens.refresh(bearerToken(ctx));
-		const user = await users.getById(pair.refresh.record.userId);
-		if (!user?.isActive) {
-			// The account was closed or deactivated since the log-in: the session ends here.
-			await tokens.revoke(pair.refresh.token);
-			throw invalidGrant('Invalid refresh token');
-		}
-
-		ctx.body = tokenResponse(pair);
-	});
-
-	// Log out: either token of a pair revokes its session, expired or not, so that an expired
-	// access token never makes logging out impossible. As in RFC 7009, a token that is already
-	// unknown is not an error; a malformed one asks no store.
-	router.delete('/token', tokenEndpoint, async ctx => {
-		await tokens.revoke(bearerToken(ctx));
-		ctx.status = 204;
-	});
-
-	// RFC 7009 token revocation: `token` (and an optional `token_type_hint`, which a session found by
-	// either of its tokens does not need) in a form or JSON body; 200 whether or not it was known.
-	router.post('/token/revoke', tokenEndpoint, parseBody, async ctx => {
-		const token = field(ctx.request.body, 'token');
+	// RFC 7009 token revocation, which the account routes do not have: `token` (either of a pair; an
+	// optional `token_type_hint` is not needed) in a form or JSON body logs its session out, with no
+	// access token needed, so that a client whose access token has expired can still log out. 200
+	// whether or not the token was known; a malformed one asks no store.
+	router.post('/token/revoke', tokenEndpoint, parseBody(['form', 'json']), async ctx => {
+		const {token} = (typeof ctx.request.body === 'object' && ctx.request.body !== null ? ctx.request.body : {}) as Record<string, unknown>;
 		if (typeof token !== 'string' || token === '') {
 			throw new StatelessAuthError('token is required', 400, 'invalid_request');
 		}
@@ -284,56 +235,47 @@ export function createExampleApp({
 		ctx.body = {};
 	});
 
-	// My live sessions (one per log-in), to spot one that is not mine: a hint of the token, never
-	// the token. `created_at` is when the session's current pair was issued (its last refresh).
-	router.get('/sessions', auth.tokenRequired(), async ctx => {
-		const {currentUser, currentToken} = ctx.state;
-		const families = new Map<string, TokenRecord[]>();
-		for (const record of await tokens.sessions(currentUser.id)) {
-			families.set(record.familyId, [...(families.get(record.familyId) ?? []), record]);
-		}
-
-		const iso = (time: number) => time > 0 ? new Date(time).toISOString() : null;
-		ctx.set('Cache-Control', 'no-store');
-		ctx.body = {
-			sessions: [...families].map(([id, records]) => ({
-				id,
-				// The refresh token's hint: the token a client keeps.
-				hint: (records.find(record => record.type === 'refresh') ?? records[0])?.hint,
-				created_at: iso(Math.min(...records.map(record => record.createdAt))),
-				last_used_at: iso(Math.max(0, ...records.map(record => record.lastUsedAt ?? 0))),
-				expires_at: iso(Math.max(...records.map(record => record.expiresAt))),
-				current: id === currentToken.familyId,
-			})),
-		};
+	// The OpenAPI 3.1 document of the account routes.
+	router.get('/openapi.json', ctx => {
+		ctx.body = openapi;
 	});
 
-	// Revoke one of my sessions (a lost phone); someone else's is as unknown as one that never was.
-	router.delete('/sessions/:id', auth.tokenRequired(), async ctx => {
-		if (!await tokens.revokeSession(ctx.state.currentUser.id, ctx.params['id'] ?? '')) {
-			ctx.status = 404;
-			ctx.body = {error: {type: 'request', message: 'no such session'}};
-			return;
+	// Machines call with a key in a header of their own; several keys per app allow rotation.
+	const machines = new HeaderApiKeyAuthenticator({header: 'X-Example-ApiKey', realm: 'example'});
+	for (const [appName, keys] of Object.entries(machineKeys)) {
+		for (const key of keys) {
+			machines.registerKey(key, appName);
 		}
+	}
 
-		ctx.status = 204;
+	// The same users, with HTTP Basic, for tools that only speak Basic. An unknown user costs the
+	// same scrypt as a wrong password; a hash made at another cost is replaced once the password is
+	// known to be right.
+	const basic = new HttpBasicAuth<User>({
+		realm: 'example',
+		async authenticate({username, password}) {
+			const record = await users.getByUsername(username.normalize('NFKC').trim());
+			const {valid, needsRehash} = await verifyPassword(password, record?.passwordHash, scrypt);
+			if (!valid || record?.isActive !== true) {
+				return undefined;
+			}
+
+			if (needsRehash) {
+				await users.update(record.id, {passwordHash: await hashPassword(password, scrypt)});
+			}
+
+			return publicUser(record);
+		},
 	});
 
+	// The app's own routes, on the accounts' manager: the same tokens, users and expiry.
 	router.get('/secret', auth.tokenRequired('access', 'Bearer'), ctx => {
 		ctx.body = {secret: 'Stateless auth is awesome :O'};
 	});
 
-	router.get('/whoami', auth.tokenRequired(), ctx => {
+	// A bearer token, or an API key made at POST /api/user/api-keys (`Authorization: Token KEY`).
+	router.get('/whoami', auth.tokenRequired({allowApiKey: true}), ctx => {
 		ctx.body = {my_username: ctx.state.currentUser.username};
-	});
-
-	// Only users with the admin permission; others get a 403 insufficient_scope. A page at a time,
-	// ordered by username: `?offset=0&limit=50`.
-	router.get('/admin/users', auth.tokenRequired({permissions: ['admin']}), async ctx => {
-		const offset = integerParameter(ctx.query['offset'], 'offset', 0, 1_000_000_000);
-		const limit = integerParameter(ctx.query['limit'], 'limit', 50, 100);
-		const page = await users.list(offset, limit);
-		ctx.body = {users: page.users.map(({id, username, permissions}) => ({id, username, permissions})), total: page.total};
 	});
 
 	// Machine to machine: a header API key, and the calling application's name.
@@ -341,7 +283,6 @@ export function createExampleApp({
 		ctx.body = {pong: true, app: authenticatedAppName(ctx)};
 	});
 
-	// The same accounts over HTTP Basic, for tools that only speak Basic.
 	router.get('/basic/whoami', auth.protect({authenticators: [basic]}), ctx => {
 		ctx.body = {my_username: ctx.state.currentUser.username};
 	});
@@ -354,5 +295,5 @@ export function createExampleApp({
 
 	app.use(router.routes());
 	app.use(router.allowedMethods());
-	return {app, auth, tokens, users};
+	return {app, auth, accounts, router, tokens, users};
 }

@@ -3,8 +3,13 @@ import {bodyParser} from '@koa/bodyparser';
 import {StatelessAuthError, isStatelessAuthError} from 'koa-stateless-auth';
 
 // How the example app answers and logs failures:
-// - every error answer is JSON: `{"error": {"type", "message"}}`, or on the token endpoints
-//   `{"error": "invalid_grant", "error_description": "..."}` (RFC 6749 §5.2);
+// - every error answer is JSON, in one of three shapes by route:
+//   - the token endpoints (log in, refresh, revoke): RFC 6749 §5.2,
+//     `{"error": "invalid_grant", "error_description": "..."}`;
+//   - the rest of the account API (`/api/user/...`, and the sign-up, `POST /user`): the account
+//     routes' own shape, `{"error": code, "error_description": "...", "field"?: name}`, for the
+//     refusals of the guards and the body parser too, so that a client of that API sees one shape;
+//   - the app's other routes: `{"error": {"type", "message"}}`;
 // - a request body that cannot be read is a 4xx with a fixed message, never the parser's, which
 //   quotes the body;
 // - the log gets one summary line per failure (status, method, path, error names and codes), never
@@ -70,30 +75,39 @@ function bodyFailure(error: unknown): RequestBodyError | undefined {
 	return undefined;
 }
 
-const parser = bodyParser({
-	enableTypes: ['json', 'form'],
-	jsonLimit: bodyLimit,
-	formLimit: bodyLimit,
-	onError(error) {
-		throw bodyFailure(error) ?? error;
-	},
-});
+/** The body types the app reads: JSON, and forms (`application/x-www-form-urlencoded`). */
+export type BodyType = 'json' | 'form';
 
-/**
-Parses a JSON or form (`application/x-www-form-urlencoded`) body into `ctx.request.body`, on the
-routes that read one. Bodies are UTF-8 (RFC 8259 §8.1): another charset is a 415.
-*/
-export const parseBody: Koa.Middleware = async (ctx, next) => {
-	const charset = ctx.request.charset.toLowerCase();
-	if (charset !== '' && charset !== 'utf-8' && charset !== 'utf8') {
-		throw new RequestBodyError(415, 'charset.unsupported', 'Request body must be UTF-8');
-	}
+const mediaTypes: Readonly<Record<BodyType, string>> = {json: 'application/json', form: 'application/x-www-form-urlencoded'};
 
-	await parser(ctx, next);
+const parsers = {
+	json: bodyParser({enableTypes: ['json'], jsonLimit: bodyLimit, onError: refuseBody}),
+	form: bodyParser({enableTypes: ['form'], formLimit: bodyLimit, onError: refuseBody}),
 };
 
-// Requests to an OAuth 2.0 token endpoint, answered in OAuth's error shape.
-const tokenEndpointRequests = new WeakSet<Koa.Context>();
+function refuseBody(error: Error): never {
+	throw bodyFailure(error) ?? error;
+}
+
+/**
+Parses a body of one of `types` into `ctx.request.body`, within {@link bodyLimit}, inflating a
+gzip, deflate or br `Content-Encoding`. Bodies are UTF-8 (RFC 8259 §8.1): another charset is a 415.
+A body of another type is left unread, for the route to refuse (the account routes answer 415).
+*/
+export function parseBody(types: readonly BodyType[]): Koa.Middleware {
+	return async (ctx, next) => {
+		const charset = ctx.request.charset.toLowerCase();
+		if (charset !== '' && charset !== 'utf-8' && charset !== 'utf8') {
+			throw new RequestBodyError(415, 'charset.unsupported', 'Request body must be UTF-8');
+		}
+
+		const type = types.find(candidate => typeof ctx.request.is(mediaTypes[candidate]) === 'string');
+		await (type === undefined ? next() : parsers[type](ctx, next));
+	};
+}
+
+/** Which error shape a request is answered in; the app's own, `{error: {type, message}}`, when unmarked. */
+const shapes = new WeakMap<Koa.Context, 'oauth' | 'accounts'>();
 
 const oauthErrorCodes = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
 
@@ -111,12 +125,53 @@ function oauthErrorCode(status: number, type: string): string {
 	return type === 'token' ? 'invalid_grant' : 'invalid_request';
 }
 
-/** The body of an error answer: the app's own shape, or OAuth's on the token endpoints. */
-export function errorBody(ctx: Koa.Context, status: number, type: string, message: string): unknown {
-	return tokenEndpointRequests.has(ctx)
-		? {error: oauthErrorCode(status, type), error_description: message}
-		: {error: {type, message}};
+/** What went wrong, for the error body: the library's refusals carry their `reason`. */
+export type ErrorInfo = {
+	readonly status: number;
+	readonly type: string;
+	readonly message: string;
+	/** A stable code: a `StatelessAuthError`'s reason (`invalid_token`, `insufficient_scope`, …). */
+	readonly reason?: string;
+};
+
+function accountsErrorCode({status, reason}: ErrorInfo): string {
+	if (reason !== undefined) {
+		return reason;
+	}
+
+	if (status >= 500) {
+		return status === 503 ? 'service_unavailable' : 'internal_error';
+	}
+
+	return 'invalid_request';
 }
+
+/** The body of an error answer, in the shape of the request's route. */
+export function errorBody(ctx: Koa.Context, error: ErrorInfo): unknown {
+	switch (shapes.get(ctx)) {
+		case 'oauth': {
+			return {error: oauthErrorCode(error.status, error.type), error_description: error.message};
+		}
+
+		case 'accounts': {
+			return {error: accountsErrorCode(error), error_description: error.message};
+		}
+
+		default: {
+			return {error: {type: error.type, message: error.message}};
+		}
+	}
+}
+
+/**
+Marks a route as part of the account API: the errors that its own code does not answer (the guards'
+401 and 403, an unreadable body, a 5xx) are answered in the account routes' shape,
+`{"error": code, "error_description": message}`, the code being the refusal's reason.
+*/
+export const accountsEndpoint: Koa.Middleware = async (ctx, next) => {
+	shapes.set(ctx, 'accounts');
+	await next();
+};
 
 /**
 Marks a route as an OAuth 2.0 token endpoint (RFC 6749 §5): nothing it answers is cached
@@ -125,7 +180,7 @@ Marks a route as an OAuth 2.0 token endpoint (RFC 6749 §5): nothing it answers 
 grant here, not a credential for a resource).
 */
 export const tokenEndpoint: Koa.Middleware = async (ctx, next) => {
-	tokenEndpointRequests.add(ctx);
+	shapes.set(ctx, 'oauth');
 	ctx.set({'Cache-Control': 'no-store', Pragma: 'no-cache'});
 	try {
 		await next();
@@ -153,7 +208,7 @@ export const errorBoundary: Koa.Middleware = async (ctx, next) => {
 		const known = error instanceof RequestBodyError ? error : undefined;
 		const status = known?.status ?? 500;
 		ctx.status = status;
-		ctx.body = errorBody(ctx, status, known ? 'request' : 'server', known?.message ?? 'Internal server error');
+		ctx.body = errorBody(ctx, known ? {status, type: 'request', message: known.message} : {status, type: 'server', message: 'Internal server error'});
 		ctx.app.emit('error', error, ctx);
 	}
 };

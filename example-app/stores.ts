@@ -1,5 +1,6 @@
 import {fileURLToPath} from 'node:url';
 import Database from 'better-sqlite3';
+import type {Redis} from 'ioredis';
 import type {TokenStore, UserStore} from 'koa-stateless-auth';
 import {SqliteTokenStore, SqliteUserStore} from 'koa-stateless-auth/stores/sqlite';
 
@@ -7,6 +8,11 @@ import {SqliteTokenStore, SqliteUserStore} from 'koa-stateless-auth/stores/sqlit
 export type Stores = {
 	readonly tokens: TokenStore;
 	readonly users: UserStore;
+	/**
+	The Redis client, when the stores are in Redis: the app keeps its brute-force counters there
+	too, so that every instance counts together. Closed by `close`.
+	*/
+	readonly redis?: Redis;
 	/** What to print at start-up: where the data is. Never a password or a secret. */
 	readonly description: string;
 	/** Close the connection(s) the stores were opened on. Harmless to call twice. */
@@ -25,7 +31,8 @@ Open the app's stores as the environment says, with their tables made (`migrate(
 - `DATABASE_URL` set: PostgreSQL, through a `pg` pool (tables `auth_tokens`, `auth_epochs`,
   `auth_users` in the database's search path), for many app instances on one database;
 - else `REDIS_URL` set: Redis, through an ioredis client that fails fast while Redis is down (the
-  app answers 503 then), keys under `example:`;
+  app answers 503 then), keys under `example:`; the client is answered as `redis`, for the app's
+  brute-force counters;
 - else one SQLite file, `DATABASE_PATH` (created when missing; `:memory:` for a throwaway database),
   with the token store and the user store on the same better-sqlite3 connection.
 
@@ -89,6 +96,7 @@ async function openRedis(url: string): Promise<Stores> {
 		return {
 			tokens: new RedisTokenStore(client, options),
 			users: new RedisUserStore(client, options),
+			redis: client,
 			description: `Redis ${redacted(url)}`,
 			async close() {
 				if (client.status !== 'end') {

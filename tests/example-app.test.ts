@@ -1,24 +1,35 @@
 import {spawn} from 'node:child_process';
+import {randomUUID} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import path from 'node:path';
 import {once} from 'node:events';
 import test, {type ExecutionContext} from 'ava';
 import Database from 'better-sqlite3';
+import {Validator} from '@seriousme/openapi-schema-validator';
+import {Redis} from 'ioredis';
 import {digestToken, isWellFormedToken, type TokenStore} from 'koa-stateless-auth';
-import {createExampleApp, reuseGrace, tokenLifetimes, type ExampleOptions} from '../example-app/app.js';
+import {createExampleApp, ensureAdmin, reuseGrace, tokenLifetimes, type ExampleOptions} from '../example-app/app.js';
 import {openStores} from '../example-app/stores.js';
+import {deletePrefix} from './fixtures/redis-helpers.js';
 import {listen, rawRequest} from './helpers/http.js';
+import {redisUrl, serviceAvailable} from './helpers/services.js';
 
-// The scenarios of Flask-Stateless-Auth's example app, against ours, over HTTP; and the token
-// lifecycle it gets from the library: rotation, reuse detection, sessions, restarts.
+// The scenarios of Flask-Stateless-Auth's example app, against ours, over HTTP: the library's
+// account routes (/api/user/...) and the app's own routes beside them, on one TokenService; and the
+// token lifecycle it gets from the library: rotation, reuse detection, sessions, restarts.
 
 type Pair = {access_token: string; refresh_token: string; token_type: string; expires_in: number};
-type Session = {id: string; hint: string; created_at: string; last_used_at: string | null; expires_at: string; current: boolean};
+type Session = {id: string; hint: string; name: string | null; createdAt: string; lastUsedAt: string | null; expiresAt: string; current: boolean};
+type Answer = {status: number; headers: Headers; body: unknown};
 
 /** scrypt at a low cost, so that tests hash quickly; `npm start` uses the library's default. */
 const lowCost = {ln: 10, r: 8, p: 1};
 const second = 1000;
+const password = 'correct horse battery';
+const adminPassword = 'admin password 1';
+// Asked first: every test is declared synchronously after it.
+const redisAvailable = await serviceAvailable('Redis', redisUrl);
 
 function temporaryDatabase(t: ExecutionContext): string {
 	const directory = mkdtempSync(path.join(tmpdir(), 'koa-stateless-auth-'));
@@ -45,6 +56,8 @@ function spyOn(store: TokenStore, calls: string[]): TokenStore {
 	});
 }
 
+type SendOptions = {token?: string; scheme?: string; body?: unknown; form?: Record<string, string>};
+
 async function start(t: ExecutionContext, {databasePath = ':memory:', ...options}: Partial<Omit<ExampleOptions, 'stores'>> & {databasePath?: string} = {}) {
 	let clock = Date.now();
 	const log: string[] = [];
@@ -55,7 +68,7 @@ async function start(t: ExecutionContext, {databasePath = ':memory:', ...options
 		stores: {users: stores.users, tokens: spyOn(stores.tokens, storeCalls)}, now: () => clock, scrypt: lowCost, log: line => log.push(line), ...options,
 	});
 	const url = await listen(t, example.app);
-	const send = async (method: string, route: string, {token, scheme = 'Bearer', body, form}: {token?: string; scheme?: string; body?: unknown; form?: Record<string, string>} = {}) => {
+	const send = async (method: string, route: string, {token, scheme = 'Bearer', body, form}: SendOptions = {}): Promise<Answer> => {
 		const headers: Record<string, string> = {};
 		if (token !== undefined) {
 			headers['authorization'] = `${scheme} ${token}`;
@@ -75,36 +88,48 @@ async function start(t: ExecutionContext, {databasePath = ':memory:', ...options
 		return {status: response.status, headers: response.headers, body: text === '' ? undefined : JSON.parse(text) as unknown};
 	};
 
-	const login = async (username: string, password = 'correct horse battery') => {
-		const response = await send('POST', '/token', {body: {username, password}});
-		t.is(response.status, 200);
+	const login = async (username: string, secret = password, name?: string) => {
+		const response = await send('POST', '/api/user/login', {body: {username, password: secret, ...(name === undefined ? {} : {name})}});
+		t.is(response.status, 200, JSON.stringify(response.body));
 		return response.body as Pair;
 	};
 
-	const signUp = async (username: string, password = 'correct horse battery') => {
-		t.is((await send('POST', '/user', {body: {username, password}})).status, 201);
-		return login(username, password);
+	const signUp = async (username: string, secret = password) => {
+		t.is((await send('POST', '/user', {body: {username, password: secret}})).status, 201);
+		return login(username, secret);
 	};
 
+	const refresh = async (refreshToken: string) => send('POST', '/api/user/refresh', {body: {refresh_token: refreshToken}});
+
 	const sessions = async (token: string) => {
-		const response = await send('GET', '/sessions', {token});
+		const response = await send('GET', '/api/user/sessions', {token});
 		t.is(response.status, 200);
 		return (response.body as {sessions: Session[]}).sessions;
 	};
 
+	/** The first admin, made as `npm start` makes it, and logged in. */
+	const admin = async (username = 'admin') => {
+		t.is(await ensureAdmin(stores.users, {username, password: adminPassword, scrypt: lowCost}), 'created');
+		return login(username, adminPassword);
+	};
+
 	return {
-		...example, stores, url, send, signUp, login, sessions, log, storeCalls, advance: (ms: number) => {
+		...example, stores, url, send, signUp, login, refresh, sessions, admin, log, storeCalls, advance: (ms: number) => {
 			clock += ms;
 		},
 	};
 }
 
-/** RFC 6749 §5.2: a 400 with `error` and `error_description`, and no Bearer challenge. */
-function assertOAuthError(t: ExecutionContext, response: {status: number; headers: Headers; body: unknown}, error: string, description?: string) {
+/**
+RFC 6749 §5.2: a 400 with `error` and `error_description` (and, from the account routes, the
+`field` that is wrong), and no Bearer challenge.
+*/
+function assertOAuthError(t: ExecutionContext, response: Answer, error: string, description?: string) {
 	t.is(response.status, 400);
 	t.like(response.body, {error, ...(description === undefined ? {} : {error_description: description})});
-	t.deepEqual(Object.keys(response.body as object), ['error', 'error_description']);
+	t.deepEqual(Object.keys(response.body as object).filter(key => key !== 'field'), ['error', 'error_description']);
 	t.is(response.headers.get('www-authenticate'), null);
+	t.is(response.headers.get('cache-control'), 'no-store');
 }
 
 /** A token of the right shape whose checksum is wrong: a typo. */
@@ -113,25 +138,31 @@ function mistyped(token: string): string {
 	return token.slice(0, -1) + last;
 }
 
-test('create a user', async t => {
+test('sign up: a user, with no permission; the same name again, however typed, is a 409', async t => {
 	const {send, users} = await start(t);
 	const created = await send('POST', '/user', {body: {username: 'alice', password: 'correct horse'}});
 	t.is(created.status, 201);
 	const {id} = created.body as {id: string};
 	t.deepEqual(created.body, {id, username: 'alice'});
 	t.regex(id, /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/, 'ids are strings (UUIDs)');
-	t.like(await users.getById(id), {username: 'alice', permissions: [], isActive: true});
-	const again = await send('POST', '/user', {body: {username: 'alice', password: 'another one'}});
-	t.is(again.status, 409);
+	t.like(await users.getById(id), {username: 'alice', permissions: [], profile: {}, isActive: true});
+	const again = await send('POST', '/user', {body: {username: ' ａｌｉｃｅ ', password: 'another one'}});
+	t.is(again.status, 409, 'NFKC and trimmed, as the account routes compare names');
+	t.deepEqual(again.body, {error: 'username_taken', error_description: 'That username is taken', field: 'username'});
 });
 
-test('creating a user with a bad body is a 400 with the app\'s JSON', async t => {
-	const {send} = await start(t);
+test('signing up with a bad body is a 400 in the account routes\' shape, naming the field; nobody signs up into a permission', async t => {
+	const {send, users} = await start(t);
 	const short = await send('POST', '/user', {body: {username: 'bob', password: 'short'}});
 	t.is(short.status, 400);
-	t.deepEqual(short.body, {error: {type: 'request', message: 'password must be 8 to 1024 characters'}});
-	t.is((await send('POST', '/user', {body: {password: 'long enough'}})).status, 400);
-	t.is((await send('POST', '/user', {body: ['not', 'an', 'object']})).status, 400);
+	t.deepEqual(short.body, {error: 'invalid_request', error_description: 'password: At least 8 characters', field: 'password'});
+	t.like((await send('POST', '/user', {body: {password: 'long enough'}})).body, {error: 'invalid_request', field: 'username'});
+	t.like((await send('POST', '/user', {body: {username: 'bob smith', password: 'long enough'}})).body, {error: 'invalid_request', field: 'username'});
+	t.deepEqual((await send('POST', '/user', {body: ['not', 'an', 'object']})).body, {error: 'invalid_request', error_description: 'The request body must be a JSON object'});
+	const admin = await send('POST', '/user', {body: {username: 'mallory', password: 'long enough', permissions: ['admin']}});
+	t.is(admin.status, 400);
+	t.like(admin.body, {error: 'invalid_request', field: 'permissions'});
+	t.is(await users.getByUsername('mallory'), undefined);
 });
 
 test('get a token pair: the library\'s format, never stored as sent, nor the password', async t => {
@@ -151,15 +182,15 @@ test('get a token pair: the library\'s format, never stored as sent, nor the pas
 	t.false(tokens.includes(pair.refresh_token));
 	t.true(tokens.includes(digestToken(pair.access_token)), 'kept as a digest');
 	const users = JSON.stringify(db.prepare('SELECT * FROM ksa_users').all());
-	t.false(users.includes('correct horse battery'));
+	t.false(users.includes(password));
 	t.regex(users, /\$scrypt\$ln=10,r=8,p=1\$/);
 });
 
 test('an unknown user and a wrong password get the same answer', async t => {
 	const {send, signUp} = await start(t);
 	await signUp('alice');
-	const wrongPassword = await send('POST', '/token', {body: {username: 'alice', password: 'not the password'}});
-	const unknownUser = await send('POST', '/token', {body: {username: 'mallory', password: 'not the password'}});
+	const wrongPassword = await send('POST', '/api/user/login', {body: {username: 'alice', password: 'not the password'}});
+	const unknownUser = await send('POST', '/api/user/login', {body: {username: 'mallory', password: 'not the password'}});
 	assertOAuthError(t, wrongPassword, 'invalid_grant', 'Invalid username or password');
 	t.deepEqual([unknownUser.status, unknownUser.body], [wrongPassword.status, wrongPassword.body]);
 });
@@ -171,14 +202,15 @@ test('secret and whoami with the access token', async t => {
 	t.is(secret.status, 200);
 	t.deepEqual(secret.body, {secret: 'Stateless auth is awesome :O'});
 	t.deepEqual((await send('GET', '/whoami', {token})).body, {my_username: 'alice'});
+	t.like((await send('GET', '/api/user/me', {token})).body, {username: 'alice', permissions: [], isActive: true});
 });
 
 test('refresh: the refresh token buys a new pair of the same session, and the old pair stops working', async t => {
-	const {send, signUp, sessions, advance} = await start(t);
+	const {send, signUp, sessions, refresh, advance} = await start(t);
 	const old = await signUp('alice');
-	assertOAuthError(t, await send('PUT', '/token', {token: old.access_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(old.access_token), 'invalid_grant', 'Invalid refresh token');
 	const [session] = await sessions(old.access_token);
-	const refreshed = await send('PUT', '/token', {token: old.refresh_token});
+	const refreshed = await refresh(old.refresh_token);
 	t.is(refreshed.status, 200);
 	t.is(refreshed.headers.get('cache-control'), 'no-store');
 	t.is(refreshed.headers.get('pragma'), 'no-cache');
@@ -191,28 +223,27 @@ test('refresh: the refresh token buys a new pair of the same session, and the ol
 	t.is((await send('GET', '/whoami', {token: old.access_token})).status, 401);
 	t.deepEqual((await sessions(pair.access_token)).map(({id}) => id), [session!.id], 'one session still');
 	advance(60 * second);
-	t.is((await send('PUT', '/token', {token: pair.refresh_token})).status, 200, 'the new refresh token works');
+	t.is((await refresh(pair.refresh_token)).status, 200, 'the new refresh token works');
 });
 
-test('a retry within the grace window gets the same pair, with the time it has left', async t => {
-	const {send, signUp, advance} = await start(t);
+test('a retry within the grace window gets the same pair', async t => {
+	const {send, signUp, refresh, advance} = await start(t);
 	const old = await signUp('alice');
-	const first = await send('PUT', '/token', {token: old.refresh_token});
+	const first = await refresh(old.refresh_token);
 	t.is(first.status, 200);
 	advance(reuseGrace * second / 2);
-	const retry = await send('PUT', '/token', {token: old.refresh_token});
+	const retry = await refresh(old.refresh_token);
 	t.is(retry.status, 200);
 	const [a, b] = [first.body as Pair, retry.body as Pair];
 	t.is(b.access_token, a.access_token);
 	t.is(b.refresh_token, a.refresh_token);
-	t.is(b.expires_in, 3600 - (reuseGrace / 2), 'expires_in counts from the pair\'s expiry');
 	t.is((await send('GET', '/whoami', {token: b.access_token})).status, 200);
 });
 
 test('two refreshes at once with one refresh token: one rotation, and both get its pair', async t => {
-	const {send, signUp, sessions} = await start(t);
+	const {send, signUp, sessions, refresh} = await start(t);
 	const old = await signUp('alice');
-	const answers = await Promise.all([send('PUT', '/token', {token: old.refresh_token}), send('PUT', '/token', {token: old.refresh_token})]);
+	const answers = await Promise.all([refresh(old.refresh_token), refresh(old.refresh_token)]);
 	t.deepEqual(answers.map(answer => answer.status), [200, 200]);
 	const [a, b] = answers.map(answer => answer.body as Pair);
 	t.is(a!.refresh_token, b!.refresh_token);
@@ -221,21 +252,24 @@ test('two refreshes at once with one refresh token: one rotation, and both get i
 });
 
 test('a refresh token used again after the grace window: invalid_grant, and the whole session is revoked', async t => {
-	const {send, signUp, login, advance} = await start(t);
+	const {send, signUp, login, refresh, advance, accounts} = await start(t);
+	const reused: unknown[] = [];
+	accounts.events.on('tokenReused', event => reused.push(event));
 	const stolen = await signUp('alice');
 	const other = await login('alice');
-	const newer = (await send('PUT', '/token', {token: stolen.refresh_token})).body as Pair;
+	const newer = (await refresh(stolen.refresh_token)).body as Pair;
 	t.is((await send('GET', '/whoami', {token: newer.access_token})).status, 200);
 	advance((reuseGrace + 1) * second);
-	assertOAuthError(t, await send('PUT', '/token', {token: stolen.refresh_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(stolen.refresh_token), 'invalid_grant', 'Invalid refresh token');
+	t.is(reused.length, 1, 'the accounts\' tokenReused event');
 	t.is((await send('GET', '/whoami', {token: newer.access_token})).status, 401, 'the newer access token is refused too');
-	assertOAuthError(t, await send('PUT', '/token', {token: newer.refresh_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(newer.refresh_token), 'invalid_grant', 'Invalid refresh token');
 	t.is((await send('GET', '/whoami', {token: other.access_token})).status, 200, 'another session of the same user lives on');
 });
 
 test('a refresh that loses its session to a logout between check and rotation issues nothing', async t => {
 	const databasePath = temporaryDatabase(t);
-	const {send, signUp, sessions, stores} = await start(t, {databasePath});
+	const {signUp, sessions, refresh, stores} = await start(t, {databasePath});
 	const old = await signUp('alice');
 	const [session] = await sessions(old.access_token);
 	// Another process logs the session out after the service has read the refresh token as current.
@@ -246,26 +280,48 @@ test('a refresh that loses its session to a logout between check and rotation is
 		return rotate(...args);
 	};
 
-	assertOAuthError(t, await send('PUT', '/token', {token: old.refresh_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(old.refresh_token), 'invalid_grant', 'Invalid refresh token');
 	const db = new Database(databasePath, {readonly: true});
 	t.teardown(() => db.close());
 	t.deepEqual(db.prepare('SELECT COUNT(*) AS tokens FROM ksa_tokens').get(), {tokens: 0});
 });
 
-test('revoke: the pair stops working', async t => {
-	const {send, signUp} = await start(t);
+test('log out: this session\'s pair stops working, and no other session', async t => {
+	const {send, signUp, login, refresh} = await start(t);
 	const pair = await signUp('alice');
-	const revoked = await send('DELETE', '/token', {token: pair.access_token});
-	t.is(revoked.status, 204);
-	t.is(revoked.body, undefined);
+	const other = await login('alice');
+	const refused = await send('POST', '/api/user/logout', {token: pair.refresh_token});
+	t.is(refused.status, 401, 'a refresh token is not an access token');
+	t.deepEqual(refused.body, {error: 'invalid_token', error_description: 'Invalid token'});
+	const loggedOut = await send('POST', '/api/user/logout', {token: pair.access_token});
+	t.is(loggedOut.status, 204);
+	t.is(loggedOut.body, undefined);
 	t.is((await send('GET', '/secret', {token: pair.access_token})).status, 401);
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token}), 'invalid_grant');
+	assertOAuthError(t, await refresh(pair.refresh_token), 'invalid_grant');
+	t.is((await send('GET', '/whoami', {token: other.access_token})).status, 200, 'another session of the same user');
+	t.is((await refresh(other.refresh_token)).status, 200);
+});
+
+test('log out everywhere: every session and API key of mine', async t => {
+	const {send, signUp, login, refresh} = await start(t);
+	const first = await signUp('alice');
+	const second = await login('alice');
+	const bob = await signUp('bob');
+	const key = ((await send('POST', '/api/user/api-keys', {token: first.access_token, body: {name: 'cron'}})).body as {key: string}).key;
+	t.is((await send('POST', '/api/user/logout-all', {token: second.access_token})).status, 204);
+	for (const token of [first.access_token, second.access_token]) {
+		t.is((await send('GET', '/whoami', {token})).status, 401);
+	}
+
+	t.is((await send('GET', '/whoami', {token: key, scheme: 'Token'})).status, 401, 'the API key too');
+	assertOAuthError(t, await refresh(first.refresh_token), 'invalid_grant');
+	t.is((await send('GET', '/whoami', {token: bob.access_token})).status, 200, 'another user');
 });
 
 test('log in: RFC 6749 §5.1, a 200 with the pair and no-store', async t => {
 	const {send} = await start(t);
-	await send('POST', '/user', {body: {username: 'alice', password: 'correct horse battery'}});
-	const response = await send('POST', '/token', {body: {username: 'alice', password: 'correct horse battery'}});
+	await send('POST', '/user', {body: {username: 'alice', password}});
+	const response = await send('POST', '/api/user/login', {body: {username: 'alice', password}});
 	t.is(response.status, 200);
 	t.is(response.headers.get('cache-control'), 'no-store');
 	t.is(response.headers.get('pragma'), 'no-cache');
@@ -277,88 +333,71 @@ test('log in: RFC 6749 §5.1, a 200 with the pair and no-store', async t => {
 });
 
 test('log in with a form: the password grant of RFC 6749 §4.3', async t => {
-	const {send} = await start(t);
-	await send('POST', '/user', {body: {username: 'alice', password: 'correct horse battery'}});
-	const response = await send('POST', '/token', {form: {grant_type: 'password', username: 'alice', password: 'correct horse battery'}});
+	const {send, refresh} = await start(t);
+	await send('POST', '/user', {body: {username: 'alice', password}});
+	const response = await send('POST', '/api/user/login', {form: {grant_type: 'password', username: 'alice', password}});
 	t.is(response.status, 200);
-	t.is((await send('GET', '/whoami', {token: (response.body as Pair).access_token})).status, 200);
-	assertOAuthError(t, await send('POST', '/token', {form: {grant_type: 'client_credentials', username: 'alice', password: 'correct horse battery'}}), 'unsupported_grant_type');
-	assertOAuthError(t, await send('POST', '/token', {body: {grant_type: ['password'], username: 'alice', password: 'correct horse battery'}}), 'invalid_request');
+	const pair = response.body as Pair;
+	t.is((await send('GET', '/whoami', {token: pair.access_token})).status, 200);
+	t.is((await send('POST', '/api/user/refresh', {form: {grant_type: 'refresh_token', refresh_token: pair.refresh_token}})).status, 200, 'a refresh with a form (§6)');
+	// Another grant type is refused as a request the endpoint cannot use (the account routes do not
+	// answer RFC 6749's `unsupported_grant_type`).
+	assertOAuthError(t, await send('POST', '/api/user/login', {form: {grant_type: 'client_credentials', username: 'alice', password}}), 'invalid_request');
+	assertOAuthError(t, await send('POST', '/api/user/login', {body: {grant_type: ['password'], username: 'alice', password}}), 'invalid_request');
+	assertOAuthError(t, await refresh(''), 'invalid_request');
 });
 
 test('log-in failures are RFC 6749 §5.2 errors: invalid_grant or invalid_request', async t => {
 	const {send, signUp, url} = await start(t);
 	await signUp('alice');
-	const wrong = await send('POST', '/token', {body: {username: 'alice', password: 'not the password'}});
-	assertOAuthError(t, wrong, 'invalid_grant', 'Invalid username or password');
-	t.is(wrong.headers.get('cache-control'), 'no-store');
-	assertOAuthError(t, await send('POST', '/token', {body: {username: 'alice'}}), 'invalid_request', 'password must be 8 to 1024 characters');
-	assertOAuthError(t, await send('POST', '/token', {body: {password: 'correct horse battery'}}), 'invalid_request');
-	assertOAuthError(t, await send('POST', '/token'), 'invalid_request');
-	const malformed = await fetch(`${url}/token`, {method: 'POST', headers: {'content-type': 'application/json'}, body: '{"username":"alice",'});
+	assertOAuthError(t, await send('POST', '/api/user/login', {body: {username: 'alice', password: 'not the password'}}), 'invalid_grant', 'Invalid username or password');
+	const missing = await send('POST', '/api/user/login', {body: {username: 'alice'}});
+	assertOAuthError(t, missing, 'invalid_request');
+	t.like(missing.body, {field: 'password'});
+	assertOAuthError(t, await send('POST', '/api/user/login', {body: {password}}), 'invalid_request');
+	assertOAuthError(t, await send('POST', '/api/user/login'), 'invalid_request');
+	const malformed = await fetch(`${url}/api/user/login`, {method: 'POST', headers: {'content-type': 'application/json'}, body: '{"username":"alice",'});
 	t.is(malformed.status, 400);
 	t.deepEqual(await malformed.json(), {error: 'invalid_request', error_description: 'Request body is not valid JSON'});
+	const text = await fetch(`${url}/api/user/login`, {method: 'POST', headers: {'content-type': 'text/plain'}, body: 'alice'});
+	t.is(text.status, 415);
+	t.like(await text.json(), {error: 'invalid_request'});
 });
 
 test('refresh failures are RFC 6749 §5.2 errors: invalid_grant or invalid_request', async t => {
-	const {send, signUp, advance, url} = await start(t);
+	const {send, signUp, refresh, advance} = await start(t);
 	const pair = await signUp('alice');
-	assertOAuthError(t, await send('PUT', '/token'), 'invalid_request', 'No token provided');
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token, scheme: 'Basic'}), 'invalid_request', 'Invalid token type');
-	const malformed = await rawRequest(url, '/token', [['Authorization', 'Bearer not a token']], 'PUT');
-	t.is(malformed.status, 400);
-	t.deepEqual(JSON.parse(malformed.body), {error: 'invalid_request', error_description: 'Malformed authorization header'});
-	assertOAuthError(t, await send('PUT', '/token', {token: 'bm9wZQ'}), 'invalid_grant', 'Invalid refresh token');
-	assertOAuthError(t, await send('PUT', '/token', {token: mistyped(pair.refresh_token)}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await send('POST', '/api/user/refresh', {body: {}}), 'invalid_request');
+	assertOAuthError(t, await send('POST', '/api/user/refresh', {body: {refresh_token: pair.refresh_token, scope: 'more'}}), 'invalid_request');
+	assertOAuthError(t, await refresh('bm9wZQ'), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(mistyped(pair.refresh_token)), 'invalid_grant', 'Invalid refresh token');
 	advance(tokenLifetimes.refresh * second);
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(pair.refresh_token), 'invalid_grant', 'Invalid refresh token');
 });
 
-test('log out with the refresh token alone, once the access token has expired', async t => {
-	const {send, signUp, advance} = await start(t);
+test('log out with the refresh token alone, once the access token has expired (RFC 7009)', async t => {
+	const {send, signUp, refresh, advance} = await start(t);
 	const pair = await signUp('alice');
 	advance(tokenLifetimes.access * second);
 	t.is((await send('GET', '/whoami', {token: pair.access_token})).status, 401, 'the access token has expired');
-	t.is((await send('DELETE', '/token', {token: pair.refresh_token})).status, 204);
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token}), 'invalid_grant', 'Invalid refresh token');
-});
-
-test('revoking the refresh token revokes its access token, and no other pair', async t => {
-	const {send, signUp, login} = await start(t);
-	const first = await signUp('alice');
-	const second = await login('alice');
-	t.is((await send('DELETE', '/token', {token: first.refresh_token})).status, 204);
-	t.is((await send('GET', '/whoami', {token: first.access_token})).status, 401);
-	t.is((await send('GET', '/whoami', {token: second.access_token})).status, 200, 'another session of the same user');
-	t.is((await send('PUT', '/token', {token: second.refresh_token})).status, 200);
-});
-
-test('DELETE /token needs a bearer token, and a token already unknown is no error', async t => {
-	const {send, signUp, url} = await start(t);
-	const pair = await signUp('alice');
-	assertOAuthError(t, await send('DELETE', '/token'), 'invalid_request', 'No token provided');
-	assertOAuthError(t, await send('DELETE', '/token', {token: pair.refresh_token, scheme: 'Basic'}), 'invalid_request');
-	const twice = await rawRequest(url, '/token', [['Authorization', `Bearer ${pair.access_token}`], ['Authorization', `Bearer ${pair.access_token}`]], 'DELETE');
-	t.is(twice.status, 400, 'two Authorization lines');
-	t.like(JSON.parse(twice.body), {error: 'invalid_request'});
-	t.is((await send('GET', '/whoami', {token: pair.access_token})).status, 200, 'nothing was revoked by refused requests');
-	t.is((await send('DELETE', '/token', {token: pair.access_token})).status, 204);
-	t.is((await send('DELETE', '/token', {token: pair.access_token})).status, 204, 'RFC 7009 §2.2: an unknown token is not an error');
+	t.is((await send('POST', '/api/user/logout', {token: pair.access_token})).status, 401, 'so the account routes\' logout refuses it');
+	t.is((await send('POST', '/token/revoke', {form: {token: pair.refresh_token}})).status, 200);
+	assertOAuthError(t, await refresh(pair.refresh_token), 'invalid_grant', 'Invalid refresh token');
 });
 
 test('POST /token/revoke (RFC 7009): either token revokes the pair, form or JSON', async t => {
-	const {send, signUp, login} = await start(t);
+	const {send, signUp, login, refresh} = await start(t);
 	const first = await signUp('alice');
 	const revoked = await send('POST', '/token/revoke', {form: {token: first.refresh_token, token_type_hint: 'refresh_token'}});
 	t.is(revoked.status, 200);
 	t.is(revoked.headers.get('cache-control'), 'no-store');
 	t.is((await send('GET', '/whoami', {token: first.access_token})).status, 401);
-	assertOAuthError(t, await send('PUT', '/token', {token: first.refresh_token}), 'invalid_grant');
+	assertOAuthError(t, await refresh(first.refresh_token), 'invalid_grant');
 
 	const second = await login('alice');
 	// A wrong hint is only a hint (RFC 7009 §2.1).
 	t.is((await send('POST', '/token/revoke', {body: {token: second.access_token, token_type_hint: 'refresh_token'}})).status, 200);
-	assertOAuthError(t, await send('PUT', '/token', {token: second.refresh_token}), 'invalid_grant');
+	assertOAuthError(t, await refresh(second.refresh_token), 'invalid_grant');
 	t.is((await send('GET', '/whoami', {token: second.access_token})).status, 401);
 
 	t.is((await send('POST', '/token/revoke', {form: {token: 'bm9wZQ'}})).status, 200, 'an unknown token is not an error');
@@ -367,28 +406,30 @@ test('POST /token/revoke (RFC 7009): either token revokes the pair, form or JSON
 });
 
 test('an expired access token is refused, and the refresh token still works', async t => {
-	const {send, signUp, advance} = await start(t);
+	const {send, signUp, refresh, advance} = await start(t);
 	const pair = await signUp('alice');
 	advance(tokenLifetimes.access * second);
 	const expired = await send('GET', '/secret', {token: pair.access_token});
 	t.is(expired.status, 401);
 	t.deepEqual(expired.body, {error: {type: 'token', message: 'access token expired'}});
 	t.is(expired.headers.get('www-authenticate'), 'Bearer realm="example", error="invalid_token"');
-	t.is((await send('PUT', '/token', {token: pair.refresh_token})).status, 200);
+	const me = await send('GET', '/api/user/me', {token: pair.access_token});
+	t.deepEqual([me.status, me.body], [401, {error: 'expired_token', error_description: 'access token expired'}]);
+	t.is((await refresh(pair.refresh_token)).status, 200);
 });
 
 test('a deactivated user\'s tokens are refused like unknown ones, and a refresh ends the session', async t => {
-	const {send, signUp, users} = await start(t);
+	const {send, signUp, refresh, users} = await start(t);
 	const pair = await signUp('alice');
 	const alice = await users.getByUsername('alice');
 	t.true(await users.update(alice!.id, {isActive: false}));
 	const refused = await send('GET', '/whoami', {token: pair.access_token});
 	t.is(refused.status, 401);
 	t.deepEqual(refused.body, {error: {type: 'token', message: 'Invalid token'}});
-	assertOAuthError(t, await send('POST', '/token', {body: {username: 'alice', password: 'correct horse battery'}}), 'invalid_grant');
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token}), 'invalid_grant');
+	assertOAuthError(t, await send('POST', '/api/user/login', {body: {username: 'alice', password}}), 'invalid_grant');
+	assertOAuthError(t, await refresh(pair.refresh_token), 'invalid_grant');
 	t.true(await users.update(alice!.id, {isActive: true}));
-	assertOAuthError(t, await send('PUT', '/token', {token: pair.refresh_token}), 'invalid_grant', 'Invalid refresh token');
+	assertOAuthError(t, await refresh(pair.refresh_token), 'invalid_grant', 'Invalid refresh token');
 	t.is((await send('GET', '/whoami', {token: pair.access_token})).status, 401, 'the session is gone');
 });
 
@@ -400,22 +441,24 @@ test('an invalid token', async t => {
 });
 
 test('a malformed, mistyped or misplaced token never reaches the store', async t => {
-	const {send, signUp, storeCalls} = await start(t);
+	const {send, signUp, refresh, storeCalls} = await start(t);
 	const pair = await signUp('alice');
 	const made = (prefix: string) => `${prefix}_${'A'.repeat(49)}`;
 	storeCalls.length = 0;
-	for (const token of [mistyped(pair.access_token), made('example_at'), 'bm9wZQ==', pair.refresh_token, made('other_at')]) {
+	for (const token of [mistyped(pair.access_token), made('example_at'), 'bm9wZQ==', pair.refresh_token, made('other_at'), made('example_key')]) {
 		const refused = await send('GET', '/whoami', {token});
 		t.is(refused.status, 401, token);
 		t.deepEqual(refused.body, {error: {type: 'token', message: 'Invalid token'}});
+		t.is((await send('GET', '/api/user/me', {token})).status, 401, token);
 	}
 
+	t.is((await send('GET', '/whoami', {token: mistyped(pair.access_token), scheme: 'Token'})).status, 401, 'nor a mistyped API key');
 	for (const token of [mistyped(pair.refresh_token), pair.access_token, made('example_rt')]) {
-		assertOAuthError(t, await send('PUT', '/token', {token}), 'invalid_grant', 'Invalid refresh token');
+		assertOAuthError(t, await refresh(token), 'invalid_grant', 'Invalid refresh token');
 	}
 
-	t.is((await send('DELETE', '/token', {token: mistyped(pair.refresh_token)})).status, 204);
 	t.is((await send('POST', '/token/revoke', {form: {token: mistyped(pair.access_token)}})).status, 200);
+	t.is((await send('POST', '/token/revoke', {form: {token: mistyped(pair.refresh_token)}})).status, 200);
 	t.deepEqual(storeCalls, [], 'no store call');
 	t.is((await send('GET', '/whoami', {token: pair.access_token})).status, 200, 'nothing was revoked');
 	t.true(storeCalls.includes('find'), 'a good token is looked up');
@@ -446,6 +489,20 @@ test('a wrong header name', async t => {
 	t.deepEqual(await refused.json(), {error: {type: 'request', message: 'No token provided'}});
 });
 
+test('the guards\' refusals on the account routes are in the account routes\' shape, with their challenge', async t => {
+	const {send, signUp} = await start(t);
+	const {access_token: token} = await signUp('alice');
+	const none = await send('GET', '/api/user/sessions');
+	t.deepEqual([none.status, none.body], [401, {error: 'missing_credentials', error_description: 'No token provided'}]);
+	t.is(none.headers.get('www-authenticate'), 'Bearer realm="example"');
+	t.is(none.headers.get('cache-control'), 'no-store');
+	const scope = await send('GET', '/api/user/users', {token});
+	t.deepEqual([scope.status, scope.body], [403, {error: 'insufficient_scope', error_description: 'Insufficient permissions'}]);
+	t.is(scope.headers.get('www-authenticate'), 'Bearer realm="example", error="insufficient_scope", scope="admin"');
+	const wrong = await send('PUT', '/api/user/password', {token, body: {oldPassword: 'not the password', newPassword: 'a new password'}});
+	t.deepEqual([wrong.status, wrong.body], [400, {error: 'invalid_password', error_description: 'The current password is wrong', field: 'oldPassword'}]);
+});
+
 test('the context is cleared between requests', async t => {
 	const {send, signUp} = await start(t);
 	const alice = await signUp('alice');
@@ -465,16 +522,17 @@ test('concurrent requests of many users each see their own user', async t => {
 	t.deepEqual(answers, rounds.map(index => ({my_username: names[index]})));
 });
 
-test('sessions: mine, with hints and times and never a token; I can revoke one of mine, not another\'s', async t => {
-	const {send, signUp, login, sessions, advance} = await start(t);
-	const phone = await signUp('alice');
+test('sessions: mine, with names, hints and times and never a token; I can revoke one of mine, not another\'s', async t => {
+	const {send, signUp, login, sessions, refresh, advance} = await start(t);
+	t.is((await send('POST', '/user', {body: {username: 'alice', password}})).status, 201);
+	const phone = await login('alice', password, 'phone');
 	advance(second);
-	const laptop = await login('alice');
+	const laptop = await login('alice', password, 'laptop');
 	advance(second);
 	const tablet = await login('alice');
 	const bob = await signUp('bob');
 	t.is((await send('GET', '/whoami', {token: phone.access_token})).status, 200);
-	const response = await send('GET', '/sessions', {token: laptop.access_token});
+	const response = await send('GET', '/api/user/sessions', {token: laptop.access_token});
 	t.is(response.status, 200);
 	t.is(response.headers.get('cache-control'), 'no-store');
 	const text = JSON.stringify(response.body);
@@ -484,25 +542,74 @@ test('sessions: mine, with hints and times and never a token; I can revoke one o
 
 	const hint = (pair: Pair) => `example_rt_${pair.refresh_token.slice('example_rt_'.length, 'example_rt_'.length + 4)}…`;
 	const [first, current, unused] = (response.body as {sessions: Session[]}).sessions;
-	t.like(first, {current: false, hint: hint(phone)});
-	t.like(current, {current: true, hint: hint(laptop)});
-	t.like(unused, {current: false, hint: hint(tablet), last_used_at: null});
-	t.not(first!.last_used_at, null, 'the phone has used its access token');
-	t.not(current!.last_used_at, null, 'the laptop is using it now');
-	t.is(new Date(current!.created_at).getTime() - new Date(first!.created_at).getTime(), second);
-	t.is(new Date(current!.expires_at).getTime() - new Date(current!.created_at).getTime(), tokenLifetimes.refresh * second);
+	t.like(first, {current: false, hint: hint(phone), name: 'phone'});
+	t.like(current, {current: true, hint: hint(laptop), name: 'laptop'});
+	t.like(unused, {current: false, hint: hint(tablet), name: null, lastUsedAt: null});
+	t.not(first!.lastUsedAt, null, 'the phone has used its access token');
+	t.not(current!.lastUsedAt, null, 'the laptop is using it now');
+	t.is(new Date(current!.createdAt).getTime() - new Date(first!.createdAt).getTime(), second);
+	t.is(new Date(current!.expiresAt).getTime() - new Date(current!.createdAt).getTime(), tokenLifetimes.refresh * second);
 	t.is((await sessions(bob.access_token)).length, 1);
 
-	const notMine = await send('DELETE', `/sessions/${first!.id}`, {token: bob.access_token});
+	const notMine = await send('DELETE', `/api/user/sessions/${first!.id}`, {token: bob.access_token});
 	t.is(notMine.status, 404);
-	t.deepEqual(notMine.body, {error: {type: 'request', message: 'no such session'}});
+	t.deepEqual(notMine.body, {error: 'not_found', error_description: 'No such session'});
 	t.is((await send('GET', '/whoami', {token: phone.access_token})).status, 200);
-	t.is((await send('DELETE', `/sessions/${first!.id}`, {token: laptop.access_token})).status, 204);
+	t.is((await send('DELETE', `/api/user/sessions/${first!.id}`, {token: laptop.access_token})).status, 204);
 	t.is((await send('GET', '/whoami', {token: phone.access_token})).status, 401);
-	assertOAuthError(t, await send('PUT', '/token', {token: phone.refresh_token}), 'invalid_grant');
+	assertOAuthError(t, await refresh(phone.refresh_token), 'invalid_grant');
 	t.deepEqual((await sessions(laptop.access_token)).map(({id}) => id), [current!.id, unused!.id]);
-	t.is((await send('DELETE', `/sessions/${first!.id}`, {token: laptop.access_token})).status, 404, 'already gone');
-	t.is((await send('GET', '/sessions')).status, 401);
+	t.is((await send('DELETE', `/api/user/sessions/${first!.id}`, {token: laptop.access_token})).status, 404, 'already gone');
+	t.is((await send('GET', '/api/user/sessions')).status, 401);
+});
+
+test('an API key made at /api/user/api-keys works on the routes that allow keys, and only there', async t => {
+	const {send, signUp} = await start(t);
+	const {access_token: token} = await signUp('alice');
+	const created = await send('POST', '/api/user/api-keys', {token, body: {name: 'backup script'}});
+	t.is(created.status, 201);
+	const {id, key, hint} = created.body as {id: string; key: string; hint: string};
+	t.regex(key, /^example_key_[\dA-Za-z]{49}$/);
+	t.true(key.startsWith(hint.slice(0, -1)));
+	const listed = await send('GET', '/api/user/api-keys', {token});
+	t.like(listed.body, {apiKeys: [{id, name: 'backup script', hint}]});
+	t.false(JSON.stringify(listed.body).includes(key), 'listed by its hint, never the key');
+
+	t.deepEqual((await send('GET', '/whoami', {token: key, scheme: 'Token'})).body, {my_username: 'alice'}, 'the app\'s own route that allows keys');
+	t.like((await send('GET', '/api/user/me', {token: key, scheme: 'Token'})).body, {username: 'alice'});
+	const secret = await send('GET', '/secret', {token: key, scheme: 'Token'});
+	t.deepEqual([secret.status, secret.body], [403, {error: {type: 'scope', message: 'API keys are not accepted on this route'}}]);
+	const sessions = await send('GET', '/api/user/sessions', {token: key, scheme: 'Token'});
+	t.deepEqual([sessions.status, sessions.body], [403, {error: 'api_key_not_allowed', error_description: 'API keys are not accepted on this route'}]);
+	t.is((await send('GET', '/whoami', {token: key})).status, 401, 'a key is not a bearer token');
+
+	t.is((await send('DELETE', `/api/user/api-keys/${id}`, {token})).status, 204);
+	t.is((await send('GET', '/whoami', {token: key, scheme: 'Token'})).status, 401, 'revoked');
+});
+
+test('my profile and my password, through the account routes', async t => {
+	const {send, signUp, login} = await start(t);
+	const {access_token: token} = await signUp('alice');
+	const profile = await send('PUT', '/api/user/me/profile', {token, body: {profile: {nickname: 'al'}}});
+	t.is(profile.status, 200, 'allowOwnProfileEdit');
+	t.like(profile.body, {username: 'alice', profile: {nickname: 'al'}});
+	t.is((await send('PUT', '/api/user/password', {token, body: {oldPassword: password, newPassword: 'battery staple'}})).status, 204);
+	assertOAuthError(t, await send('POST', '/api/user/login', {body: {username: 'alice', password}}), 'invalid_grant');
+	await login('alice', 'battery staple');
+	t.deepEqual((await send('GET', '/basic/whoami', {token: Buffer.from('alice:battery staple').toString('base64'), scheme: 'Basic'})).body, {my_username: 'alice'});
+});
+
+test('log-in guesses are throttled: a 429 with Retry-After, before any password is checked', async t => {
+	const {send, signUp} = await start(t);
+	await signUp('alice');
+	for (let attempt = 1; attempt <= 5; attempt++) {
+		assertOAuthError(t, await send('POST', '/api/user/login', {body: {username: 'alice', password: `guess ${attempt}`}}), 'invalid_grant');
+	}
+
+	const refused = await send('POST', '/api/user/login', {body: {username: 'alice', password}});
+	t.is(refused.status, 429, 'the right password too');
+	t.like(refused.body, {error: 'too_many_requests'});
+	t.regex(refused.headers.get('retry-after') ?? '', /^\d+$/);
 });
 
 test('a restart keeps the sessions: the access token still works and the refresh token still rotates', async t => {
@@ -513,8 +620,10 @@ test('a restart keeps the sessions: the access token still works and the refresh
 	const firstUrl = await listen(t, firstApp.app);
 	const post = async (url: string, route: string, body: unknown) =>
 		fetch(`${url}${route}`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(body)});
-	t.is((await post(firstUrl, '/user', {username: 'alice', password: 'correct horse battery'})).status, 201);
-	const pair = await (await post(firstUrl, '/token', {username: 'alice', password: 'correct horse battery'})).json() as Pair;
+	t.is((await post(firstUrl, '/user', {username: 'alice', password})).status, 201);
+	const pair = await (await post(firstUrl, '/api/user/login', {username: 'alice', password})).json() as Pair;
+	const loggedOut = await (await post(firstUrl, '/api/user/login', {username: 'alice', password})).json() as Pair;
+	t.is((await fetch(`${firstUrl}/api/user/logout`, {method: 'POST', headers: {authorization: `Bearer ${loggedOut.access_token}`}})).status, 204);
 	await first.close();
 	t.is((await fetch(`${firstUrl}/whoami`, {headers: {authorization: `Bearer ${pair.access_token}`}})).status, 503, 'the first app has no database now');
 
@@ -524,7 +633,8 @@ test('a restart keeps the sessions: the access token still works and the refresh
 	const whoami = await fetch(`${url}/whoami`, {headers: {authorization: `Bearer ${pair.access_token}`}});
 	t.is(whoami.status, 200);
 	t.deepEqual(await whoami.json(), {my_username: 'alice'});
-	const refreshed = await fetch(`${url}/token`, {method: 'PUT', headers: {authorization: `Bearer ${pair.refresh_token}`}});
+	t.is((await fetch(`${url}/whoami`, {headers: {authorization: `Bearer ${loggedOut.access_token}`}})).status, 401, 'a logout survives the restart');
+	const refreshed = await post(url, '/api/user/refresh', {refresh_token: pair.refresh_token});
 	t.is(refreshed.status, 200);
 	const next = await refreshed.json() as Pair;
 	t.not(next.refresh_token, pair.refresh_token);
@@ -535,7 +645,7 @@ test('a restart keeps the sessions: the access token still works and the refresh
 test('a password hashed at another cost is hashed again at the next log-in', async t => {
 	const stores = await openStores({DATABASE_PATH: ':memory:'});
 	t.teardown(stores.close);
-	const credentials = {username: 'alice', password: 'correct horse battery'};
+	const credentials = {username: 'alice', password};
 	const post = async (url: string, route: string) =>
 		fetch(`${url}${route}`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify(credentials)});
 	const before = await listen(t, createExampleApp({stores, scrypt: lowCost, log: t.log}).app);
@@ -544,18 +654,38 @@ test('a password hashed at another cost is hashed again at the next log-in', asy
 	t.regex(hashed ?? '', /^\$scrypt\$ln=10,r=8,p=1\$/);
 
 	const after = await listen(t, createExampleApp({stores, scrypt: {ln: 11, r: 8, p: 1}, log: t.log}).app);
-	t.is((await post(after, '/token')).status, 200);
+	t.is((await post(after, '/api/user/login')).status, 200);
 	const rehashed = (await stores.users.getByUsername('alice'))?.passwordHash;
 	t.regex(rehashed ?? '', /^\$scrypt\$ln=11,r=8,p=1\$/);
-	t.is((await post(after, '/token')).status, 200, 'the new hash verifies');
+	t.is((await post(after, '/api/user/login')).status, 200, 'the new hash verifies');
 	t.is((await stores.users.getByUsername('alice'))?.passwordHash, rehashed, 'and is not hashed again');
-	t.is((await post(before, '/token')).status, 200, 'an older hash cost still verifies');
+	t.is((await post(before, '/api/user/login')).status, 200, 'an older hash cost still verifies');
 });
 
-test('npm start\'s program prints its URL and curl lines, and serves', async t => {
+test('the OpenAPI document of the account routes is served, valid, and lists what the app mounted', async t => {
+	const {send} = await start(t);
+	const response = await send('GET', '/openapi.json');
+	t.is(response.status, 200);
+	t.regex(response.headers.get('content-type') ?? '', /^application\/json/);
+	const document = response.body as {openapi: string; info: {title: string}; paths: Record<string, Record<string, {operationId: string; security: unknown}>>};
+	const result = await new Validator().validate(document);
+	t.true(result.valid, JSON.stringify(result.errors));
+	t.is(document.openapi, '3.1.0');
+	t.like(document.info, {title: 'koa-stateless-auth example: account API'});
+	const operations = Object.entries(document.paths).flatMap(([route, methods]) => Object.keys(methods).map(method => `${method.toUpperCase()} ${route}`));
+	for (const operation of ['POST /api/user/login', 'POST /api/user/refresh', 'POST /api/user/api-keys', 'PUT /api/user/me/profile', 'GET /api/user/users']) {
+		t.true(operations.includes(operation), operation);
+	}
+
+	t.is(operations.length, 19, 'every route, with apiKeys and allowOwnProfileEdit');
+	t.deepEqual(document.paths['/api/user/me']?.['get']?.security, [{bearerAuth: []}, {tokenAuth: []}]);
+	t.deepEqual(document.paths['/api/user/users']?.['get']?.security, [{bearerAuth: ['admin']}]);
+});
+
+test('npm start\'s program prints its URL and a curl line for every route, and serves', async t => {
 	const directory = mkdtempSync(path.join(tmpdir(), 'koa-stateless-auth-'));
 	const child = spawn(process.execPath, ['--import=./ts-node-register.js', 'example-app/main.ts'], {
-		env: {...process.env, PORT: '0', DATABASE_PATH: path.join(directory, 'main.sqlite')},
+		env: {...process.env, PORT: '0', DATABASE_PATH: path.join(directory, 'main.sqlite'), ADMIN_PASSWORD: adminPassword},
 		stdio: ['ignore', 'pipe', 'inherit'],
 	});
 	t.teardown(() => {
@@ -568,45 +698,68 @@ test('npm start\'s program prints its URL and curl lines, and serves', async t =
 	await new Promise<void>(resolve => {
 		child.stdout.on('data', (chunk: Buffer) => {
 			output += String(chunk);
-			if (output.includes('/m2m/ping')) {
+			if (output.includes('/openapi.json')) {
 				resolve();
 			}
 		});
 	});
 
-	const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+	const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1] ?? '';
 	t.truthy(url, output);
 	t.regex(output, /main\.sqlite/, 'where the data is');
-	for (const route of ['/user', '/token', '/whoami', '/secret', '/sessions', '/public', '/basic/whoami', '/token/revoke', '/admin/users', '/m2m/ping']) {
-		t.true(output.includes(`curl -s ${route === '/basic/whoami' ? '-u \'alice:correct horse\' ' : ''}`) && output.includes(`${url ?? ''}${route}`), route);
+	t.regex(output, /admin: admin \(created\)/);
+	t.false(output.includes(adminPassword), 'the admin password is never printed');
+
+	// Every route the app's router has, the account routes included, has its curl line.
+	const stores = await openStores({DATABASE_PATH: ':memory:'});
+	t.teardown(stores.close);
+	const {router} = createExampleApp({stores});
+	const escape = (text: string) => text.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&');
+	let routes = 0;
+	for (const layer of router.stack) {
+		for (const method of layer.methods.filter(method => method !== 'HEAD')) {
+			routes++;
+			const route = escape(String(layer.path)).replaceAll(/:\w+/g, '\\$[A-Z_]+');
+			const line = new RegExp(`curl -s ${method === 'GET' ? '' : `-X ${method} `}"?${escape(url)}${route}(?=[\\s"?]|$)`, 'm');
+			t.regex(output, line, `${method} ${String(layer.path)}`);
+		}
 	}
+
+	t.is(routes, 19 + 8, 'the account routes and the app\'s own');
 
 	const response = await fetch(`${url}/public`);
 	t.is(response.status, 200);
+	const login = await fetch(`${url}/api/user/login`, {method: 'POST', body: new URLSearchParams({username: 'admin', password: adminPassword})});
+	t.is(login.status, 200, 'the admin made at start logs in');
+	const {access_token: token} = await login.json() as Pair;
+	t.is((await fetch(`${url}/api/user/users`, {headers: {authorization: `Bearer ${token}`}})).status, 200);
 	child.kill('SIGTERM');
 	const [code, signal] = await once(child, 'exit') as [number | null, string | null];
 	t.true(code === 0 || signal === 'SIGTERM');
 });
 
-test('the admin route needs the admin permission, and pages through users by name', async t => {
-	const {send, signUp} = await start(t, {admins: ['root']});
-	const root = (await signUp('root')).access_token;
-	const alice = (await signUp('alice')).access_token;
-	const listed = await send('GET', '/admin/users', {token: root});
+test('the first admin: made once, with the admin permission, which the user routes need', async t => {
+	const {send, signUp, admin, users} = await start(t);
+	const {access_token: root} = await admin('root');
+	t.is(await ensureAdmin(users, {username: 'root', password: 'another password', scrypt: lowCost}), 'exists', 'made once, its password left as it is');
+	const {access_token: alice} = await signUp('alice');
+	t.is(await ensureAdmin(users, {username: 'alice', password: adminPassword, scrypt: lowCost}), 'exists-without-permission', 'nobody becomes admin by name');
+	const error = await t.throwsAsync(ensureAdmin(users, {username: 'admin', password: 'short', scrypt: lowCost}), {instanceOf: TypeError});
+	t.false(error?.message.includes('short'), 'the message never holds the password');
+
+	const listed = await send('GET', '/api/user/users', {token: root});
 	t.is(listed.status, 200);
-	const {users} = listed.body as {users: Array<{id: string}>};
-	t.deepEqual(listed.body, {
-		users: [{id: users[0]!.id, username: 'alice', permissions: []}, {id: users[1]!.id, username: 'root', permissions: ['admin']}],
-		total: 2,
-	});
-	t.deepEqual((await send('GET', '/admin/users?offset=1&limit=1', {token: root})).body, {users: [{id: users[1]!.id, username: 'root', permissions: ['admin']}], total: 2});
-	const tooMany = await send('GET', '/admin/users?limit=1000', {token: root});
-	t.is(tooMany.status, 400);
-	t.deepEqual(tooMany.body, {error: {type: 'request', message: 'limit must be an integer from 0 to 100'}});
-	const refused = await send('GET', '/admin/users', {token: alice});
+	t.like(listed.body, {total: 2, page: 1, users: [{username: 'alice', permissions: []}, {username: 'root', permissions: ['admin']}]});
+	const refused = await send('GET', '/api/user/users', {token: alice});
 	t.is(refused.status, 403);
-	t.deepEqual(refused.body, {error: {type: 'scope', message: 'Insufficient permissions'}});
 	t.is(refused.headers.get('www-authenticate'), 'Bearer realm="example", error="insufficient_scope", scope="admin"');
+
+	const created = await send('POST', '/api/user/users', {token: root, body: {username: 'bob', password: 'bob password', permissions: ['reports']}});
+	t.is(created.status, 201);
+	const {id} = created.body as {id: string};
+	t.like((await send('PUT', `/api/user/users/${id}/permissions`, {token: root, body: {permissions: []}})).body, {username: 'bob', permissions: []});
+	t.is((await send('DELETE', `/api/user/users/${id}`, {token: root})).status, 204);
+	t.is(await users.getByUsername('bob'), undefined);
 });
 
 test('the machine-to-machine route takes a header API key and names the caller', async t => {
@@ -626,12 +779,12 @@ test('the machine-to-machine route takes a header API key and names the caller',
 test('the Basic route takes the same accounts, and answers every failure alike', async t => {
 	const {url, signUp, users} = await start(t);
 	await signUp('alice');
-	const basic = (user: string, password: string) => ({headers: {authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`}});
-	const ok = await fetch(`${url}/basic/whoami`, basic('alice', 'correct horse battery'));
+	const basic = (user: string, secret: string) => ({headers: {authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`}});
+	const ok = await fetch(`${url}/basic/whoami`, basic('alice', password));
 	t.deepEqual(await ok.json(), {my_username: 'alice'});
 	const alice = await users.getByUsername('alice');
 	await users.update(alice!.id, {isActive: false});
-	const answers = await Promise.all([basic('alice', 'wrong password'), basic('mallory', 'correct horse battery'), {}, basic('alice', 'correct horse battery')].map(async init => {
+	const answers = await Promise.all([basic('alice', 'wrong password'), basic('mallory', password), {}, basic('alice', password)].map(async init => {
 		const response = await fetch(`${url}/basic/whoami`, init);
 		return [response.status, response.headers.get('www-authenticate'), await response.text()];
 	}));
@@ -640,3 +793,30 @@ test('the Basic route takes the same accounts, and answers every failure alike',
 	t.deepEqual(answers[2], answers[0]);
 	t.deepEqual(answers[3], answers[0], 'a deactivated user');
 });
+
+if (redisAvailable) {
+	test('on Redis, the log-in counters are in Redis: two instances count the guesses together', async t => {
+		const rateLimitPrefix = `example-test-${randomUUID().slice(0, 8)}:login`;
+		const client = new Redis(redisUrl);
+		t.teardown(async () => {
+			await deletePrefix(client, rateLimitPrefix);
+			client.disconnect();
+		});
+		const urls = [];
+		for (let instance = 0; instance < 2; instance++) {
+			const stores = await openStores({REDIS_URL: redisUrl});
+			t.teardown(stores.close);
+			t.truthy(stores.redis, 'the client is answered');
+			urls.push(await listen(t, createExampleApp({stores, scrypt: lowCost, rateLimitPrefix, log: t.log}).app));
+		}
+
+		// An unknown user: nothing is written but the counters.
+		const username = `nobody-${randomUUID()}`;
+		const guess = async (url: string) =>
+			(await fetch(`${url}/api/user/login`, {method: 'POST', headers: {'content-type': 'application/json'}, body: JSON.stringify({username, password: 'a guess'})})).status;
+		t.deepEqual([await guess(urls[0]!), await guess(urls[0]!), await guess(urls[0]!), await guess(urls[1]!), await guess(urls[1]!)], [400, 400, 400, 400, 400]);
+		t.is(await guess(urls[1]!), 429, 'the sixth guess, the third on this instance');
+		t.is(await guess(urls[0]!), 429);
+		t.true((await client.keys(`${rateLimitPrefix}*`)).length > 0);
+	});
+}
