@@ -10,6 +10,7 @@ import autocannon from 'autocannon';
 import Koa, {type Middleware} from 'koa';
 import {Bench} from 'tinybench';
 import {createOurs, createOursAsync, handWritten, handWrittenAsync, tokenList, variants, type Requests, type VariantId} from './variants.js';
+import {hotTokens, storeVariants, type StoreVariantId} from './store-variants.js';
 
 function setting(name: string, fallback: number, {minimum, integer}: {minimum: number; integer: boolean}): number {
 	const raw = process.env[name];
@@ -70,8 +71,11 @@ type Measurement = {
 	readonly clientCpuMicrosecondsPerRequest: number;
 };
 type Server = {readonly child: ChildProcess; readonly port: number};
+/** Every variant the harness can measure: the middleware rows, and the cache's store rows. */
+type AnyId = VariantId | StoreVariantId;
+const every: Readonly<Record<AnyId, {readonly name: string; readonly baseline: AnyId | undefined; readonly requests: () => Requests; readonly prime?: boolean}>> = {...variants, ...storeVariants};
 
-async function startServer(id: VariantId): Promise<Server> {
+async function startServer(id: AnyId): Promise<Server> {
 	const child = fork(new URL('server.ts', import.meta.url), [id], {execArgv: ['--import=./ts-node-register.js']});
 	const port = await new Promise<number>((resolve, reject) => {
 		child.once('message', message => {
@@ -109,7 +113,7 @@ async function cpuTime({child}: Server): Promise<number> {
 	return user + system;
 }
 
-async function load(id: VariantId, {port}: Server, requests: Requests, duration: number): Promise<autocannon.Result> {
+async function load(id: AnyId, {port}: Server, requests: Requests, duration: number): Promise<autocannon.Result> {
 	let next = 0;
 	const result = await autocannon({
 		url: `http://127.0.0.1:${port}/`,
@@ -136,11 +140,38 @@ async function load(id: VariantId, {port}: Server, requests: Requests, duration:
 	return result;
 }
 
+/**
+Each request of the list once, before the warm-up (the store rows): a cache is filled and each
+token's last use written, so that the warm-up's seconds warm the same code in every row, whether its
+store answers in microseconds or in milliseconds.
+*/
+async function prime(id: AnyId, {port}: Server, requests: Requests): Promise<void> {
+	let next = 0;
+	const result = await autocannon({
+		url: `http://127.0.0.1:${port}/`,
+		connections,
+		amount: requests.length,
+		requests: [{
+			setupRequest(request) {
+				Object.assign(request.headers!, requests[next++ % requests.length]!.headers);
+				return request;
+			},
+		}],
+	});
+	if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+		throw new Error(`${id}: ${result.non2xx} non-2xx answers, ${result.errors} errors and ${result.timeouts} timeouts while priming`);
+	}
+}
+
 /** One measurement window: a fresh server, warmed up by load that is not measured, then measured, then stopped. */
-async function measureWindow(id: VariantId): Promise<Measurement> {
-	const requests = variants[id].requests();
+async function measureWindow(id: AnyId): Promise<Measurement> {
+	const requests = every[id].requests();
 	const server = await startServer(id);
 	try {
+		if (every[id].prime === true) {
+			await prime(id, server, requests);
+		}
+
 		if (warmupSeconds > 0) {
 			await load(id, server, requests, warmupSeconds);
 		}
@@ -161,7 +192,7 @@ async function measureWindow(id: VariantId): Promise<Measurement> {
 }
 
 type Ratio = {readonly throughput: number; readonly cpu: number};
-type Group = {readonly baseline: VariantId; readonly members: readonly VariantId[]};
+type Group<Id extends AnyId = VariantId> = {readonly baseline: Id; readonly members: readonly Id[]};
 
 const allIds = Object.keys(variants) as VariantId[];
 
@@ -189,18 +220,24 @@ function selectedGroups(): Group[] {
 	return groups;
 }
 
-async function httpBenchmark(): Promise<void> {
-	const groups = selectedGroups();
+type Measured<Id extends AnyId> = {
+	readonly raw: Map<Id, Measurement[]>;
+	/** Per round, each variant's window against the geometric mean of its baseline's windows right before and after it. */
+	readonly ratios: Map<Id, Ratio[]>;
+};
+
+/** `rounds` interleaved rounds over the groups: baseline, variant, baseline, variant, …, baseline. */
+async function measureGroups<Id extends AnyId>(groups: ReadonlyArray<Group<Id>>, label: string): Promise<Measured<Id>> {
 	const measured = groups.flatMap(group => [group.baseline, ...group.members]);
 	const windows = groups.reduce((sum, group) => sum + (2 * group.members.length) + 1, 0);
-	const raw = new Map<VariantId, Measurement[]>(measured.map(id => [id, []]));
+	const raw = new Map<Id, Measurement[]>(measured.map(id => [id, []]));
 	// Per round, each variant's window against the geometric mean of the baseline windows right
 	// before and right after it: a shared machine's load drifts between windows seconds apart.
-	const ratios = new Map<VariantId, Ratio[]>(measured.map(id => [id, []]));
+	const ratios = new Map<Id, Ratio[]>(measured.map(id => [id, []]));
 	// About half a second to start a server (Node and ts-node), a tenth to stop it and read its CPU.
 	const estimate = rounds * windows * (0.6 + warmupSeconds + seconds);
-	console.error(`HTTP: ${rounds} rounds of ${windows} windows (${warmupSeconds} s warm-up + ${seconds} s measured, each in a fresh server): about ${format(estimate / 60, 1)} min on an idle machine`);
-	const run = async (id: VariantId) => {
+	console.error(`${label}: ${rounds} rounds of ${windows} windows (${warmupSeconds} s warm-up + ${seconds} s measured, each in a fresh server): about ${format(estimate / 60, 1)} min on an idle machine`);
+	const run = async (id: Id) => {
 		const measurement = await measureWindow(id);
 		raw.get(id)!.push(measurement);
 		return measurement;
@@ -226,6 +263,13 @@ async function httpBenchmark(): Promise<void> {
 		const progress = groups.flatMap(group => group.members).map(id => `${id} ${format(ratios.get(id)!.at(-1)!.throughput, 3)}`);
 		console.error(`round ${round + 1}/${rounds} (${format((performance.now() - started) / 1000, 1)} s): ${progress.join(', ')}`);
 	}
+
+	return {raw, ratios};
+}
+
+async function httpBenchmark(): Promise<void> {
+	const groups = selectedGroups();
+	const {raw, ratios} = await measureGroups(groups, 'HTTP');
 
 	const header = ['variant', 'id', 'req/s', 'vs hand-written (range)', 'server CPU µs/req', 'CPU vs hand-written (range)', 'client CPU µs/req'];
 	const rowsOf = (group: Group) => [group.baseline, ...group.members].map(id => {
@@ -379,19 +423,142 @@ async function microBenchmark(): Promise<void> {
 	console.log(`cost of the default loaderTimeout per call, async loaders: ${format(medianOf('koa-stateless-auth, async loaders') - medianOf('koa-stateless-auth, async loaders, loaderTimeout: false'))} ns`);
 }
 
-// BENCH_ONLY=http or BENCH_ONLY=micro runs one half.
+// --- The verification cache: store rows, and the hot-token burst
+
+const burstSeconds = setting('BENCH_BURST_SECONDS', 3, {minimum: 0.5, integer: false});
+const burstConnections = setting('BENCH_BURST_CONNECTIONS', 200, {minimum: 1, integer: true});
+/** VerificationCache's default TTL, which the store rows use. */
+const cacheTtlSeconds = 5;
+
+type StoreCalls = {
+	readonly find: number;
+	readonly touch: number;
+	readonly cache: {readonly loads: number; readonly coalesced: number; readonly hits: number} | null;
+};
+
+/** The store calls the server process counted, over IPC. */
+async function storeCallsOf({child}: Server): Promise<StoreCalls> {
+	const reply = once(child, 'message') as Promise<[StoreCalls]>;
+	child.send('store-calls');
+	const [calls] = await reply;
+	return calls;
+}
+
+/** A cold server hit by `burstConnections` connections with 10 hot tokens, for `burstSeconds`. */
+async function burst(id: StoreVariantId): Promise<{requests: number; calls: StoreCalls}> {
+	const server = await startServer(id);
+	try {
+		let next = 0;
+		const result = await autocannon({
+			url: `http://127.0.0.1:${server.port}/`,
+			connections: burstConnections,
+			duration: burstSeconds,
+			sampleInt: 100,
+			requests: [{
+				setupRequest(request) {
+					request.headers = {...request.headers, authorization: `Bearer ${hotTokens[next++ % hotTokens.length]!}`};
+					return request;
+				},
+			}],
+		});
+		if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+			throw new Error(`burst ${id}: ${result.non2xx} non-2xx answers, ${result.errors} errors and ${result.timeouts} timeouts in ${result.requests.total} requests`);
+		}
+
+		return {requests: result.requests.total, calls: await storeCallsOf(server)};
+	} finally {
+		await stopServer(server);
+	}
+}
+
+async function cacheBenchmark(): Promise<void> {
+	const ids = Object.keys(storeVariants) as StoreVariantId[];
+	const available = new Map(await Promise.all(ids.map(async id => [id, await storeVariants[id].available()] as const)));
+	const skipped = ids.filter(id => available.get(id) !== true);
+	// BENCH_CACHE_VARIANTS=store-redis,store-redis-cached runs those rows (and the in-memory route) only.
+	const wanted = process.env['BENCH_CACHE_VARIANTS']?.split(',').map(id => id.trim()).filter(id => id !== '');
+	const unknown = (wanted ?? []).filter(id => !Object.hasOwn(storeVariants, id));
+	if (unknown.length > 0) {
+		throw new Error(`BENCH_CACHE_VARIANTS: unknown ${unknown.join(', ')}; the rows are ${ids.join(', ')}`);
+	}
+
+	const members = ids.filter(id => id !== 'store-memory' && available.get(id) === true && (wanted === undefined || wanted.includes(id)));
+	const {raw, ratios} = await measureGroups([{baseline: 'store-memory', members}], 'Cache');
+	console.log(`\nThe verification cache over HTTP: auth.useTokens(service) over each store, with VerificationCache (default options: TTL ${cacheTtlSeconds} s) and without, against the in-memory route (the same route over MemoryTokenStore, no cache); ${rounds} rounds, each window a fresh server process that seeds the store with the 1000 tokens before it listens, then one request per token (filling the cache, writing each last use), ${warmupSeconds} s of load not measured, then ${seconds} s measured (within one TTL of the priming: no lookups in it; in a steady state the cache adds one lookup per token in use per TTL, here at most 200 a second); ${connections} connections; requests rotate through the 1000 tokens. Ratios against the in-memory windows right before and after, median of the rounds and their range${skipped.length > 0 ? `. Not run (no server, or the store's module not built): ${skipped.join(', ')}` : ''}\n`);
+	printTable(
+		['variant', 'id', 'req/s', 'vs in-memory route (range)', 'server CPU µs/req', 'CPU vs in-memory (range)'],
+		['store-memory' as const, ...members].map(id => {
+			const paired = ratios.get(id)!;
+			const measurements = raw.get(id)!;
+			return [
+				storeVariants[id].name,
+				id,
+				format(median(measurements.map(sample => sample.requestsPerSecond))),
+				paired.length === 0 ? '1 (baseline)' : spread(paired.map(ratio => ratio.throughput)),
+				format(median(measurements.map(sample => sample.cpuMicrosecondsPerRequest)), 1),
+				paired.length === 0 ? '1 (baseline)' : spread(paired.map(ratio => ratio.cpu)),
+			];
+		}),
+	);
+	console.log('');
+	for (const id of members) {
+		const throughputs = ratios.get(id)!.map(ratio => ratio.throughput);
+		const value = median(throughputs);
+		if (storeVariants[id].cached) {
+			console.log(`CACHE ${storeVariants[id].name} / in-memory route, throughput: ${spread(throughputs)}; target >= 0.9: ${value >= 0.9 ? 'met' : 'NOT met'}`);
+		} else if (id === 'store-postgres' || id === 'store-redis') {
+			console.log(`${storeVariants[id].name}, uncached / in-memory route, throughput: ${spread(throughputs)}`);
+		}
+	}
+
+	// The burst: cold servers, many connections, few tokens; the store calls counted in the server.
+	const stores = ['memory', 'sqlite', 'postgres', 'redis'] as const;
+	const rows: string[][] = [];
+	let worst = 0;
+	for (const store of stores) {
+		for (const cached of [false, true]) {
+			const id = `store-${store}${cached ? '-cached' : ''}` as StoreVariantId;
+			if (available.get(id) !== true || (wanted !== undefined && !wanted.includes(id) && !wanted.includes(`store-${store}-cached`))) {
+				continue;
+			}
+
+			const {requests, calls} = await burst(id);
+			const perToken = calls.find / hotTokens.length;
+			const windows = Math.ceil(burstSeconds / cacheTtlSeconds);
+			if (cached) {
+				worst = Math.max(worst, perToken / windows);
+			}
+
+			rows.push([
+				storeVariants[id].name, format(requests), format(calls.find), format(perToken, 1), format(calls.touch / hotTokens.length, 1),
+				calls.cache === null ? '–' : format(calls.cache.coalesced), calls.cache === null ? '–' : format(calls.cache.hits),
+			]);
+			console.error(`burst ${id}: ${requests} requests, ${calls.find} store lookups, ${calls.touch} last-use writes`);
+		}
+	}
+
+	console.log(`\nHot-token burst: a cold server (fresh process, empty cache), ${burstConnections} connections, ${hotTokens.length} tokens, ${burstSeconds} s (the cache's TTL is ${cacheTtlSeconds} s); store calls counted in the server process, read over IPC\n`);
+	printTable(['store', 'requests', 'store lookups', 'lookups per token', 'last-use writes per token', 'coalesced', 'cache hits'], rows);
+	console.log(`\nCACHE burst: at most ${format(worst, 1)} store lookup per token per TTL with the cache; target <= 1: ${worst <= 1 ? 'met' : 'NOT met'}`);
+}
+
+// BENCH_ONLY=http, micro or cache runs one part.
 const only = process.env['BENCH_ONLY'];
-if (only !== undefined && only !== '' && only !== 'http' && only !== 'micro') {
-	throw new Error(`BENCH_ONLY must be http or micro, got ${JSON.stringify(only)}`);
+if (only !== undefined && only !== '' && only !== 'http' && only !== 'micro' && only !== 'cache') {
+	throw new Error(`BENCH_ONLY must be http, micro or cache, got ${JSON.stringify(only)}`);
 }
 
 const started = performance.now();
-if (only !== 'micro') {
+if (only === undefined || only === '' || only === 'http') {
 	await httpBenchmark();
 }
 
-if (only !== 'http') {
+if (only === undefined || only === '' || only === 'micro') {
 	await microBenchmark();
+}
+
+if (only === undefined || only === '' || only === 'cache') {
+	await cacheBenchmark();
 }
 
 console.error(`\nbench: ${format((performance.now() - started) / 1000, 0)} s`);

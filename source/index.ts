@@ -50,6 +50,7 @@ export type {RouteSecurity, SecurityRequirementObject} from './openapi.js';
 export type {ParsedAuthorization, MalformedReason, ParseAuthorizationOptions} from './authorization-header.js';
 export type {BearerErrorCode} from './challenge.js';
 export type {TokenServiceOptions, IssuedToken, TokenPair, IssueOptions, Verification, TokenType} from './tokens/service.js';
+export type {TokenCache} from './tokens/cache-types.js';
 export type {GenerateTokenOptions} from './tokens/format.js';
 export type {ScryptParameters, PasswordCheck} from './passwords.js';
 export type {

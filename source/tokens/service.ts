@@ -1,6 +1,7 @@
 import {createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID} from 'node:crypto';
 import {StatelessAuthError} from '../errors.js';
 import type {FoundToken, TokenRecord, TokenStore} from '../stores/types.js';
+import type {TokenCache} from './cache-types.js';
 import {assertTokenPrefix, digestToken, generateToken, isWellFormedToken, tokenHint} from './format.js';
 
 /** Options of {@link TokenService}. Durations are in seconds. */
@@ -72,6 +73,15 @@ export type TokenServiceOptions = {
 	@default Date.now
 	*/
 	readonly now?: () => number;
+	/**
+	A verification cache (`VerificationCache` from `koa-stateless-auth/cache`): records and user
+	epochs are then kept for a short while, concurrent verifications of one token share one store
+	call, and every revocation and rotation invalidates the user's entries (on every instance the
+	cache tells). A cached record is checked exactly as a fresh one.
+
+	@default undefined (every verification asks the store)
+	*/
+	readonly cache?: TokenCache;
 };
 
 /** A token as issued: the only time the token itself is seen. */
@@ -200,11 +210,12 @@ export class TokenService {
 	readonly #reuseGrace: number;
 	readonly #limit: {readonly max: number; readonly onLimit: 'refuse' | 'evict-oldest'} | undefined;
 	readonly #now: () => number;
+	readonly #cache: TokenCache | undefined;
 
 	constructor(options: TokenServiceOptions) {
 		const {
 			store, prefix, pepper, accessTtl = 3600, refreshTtl = 2_592_000, apiKeyTtl = false, idleTimeout = false,
-			lastUsedInterval = 60, reuseGrace = 0, maxSessions = false, onLimit = 'evict-oldest', now = Date.now,
+			lastUsedInterval = 60, reuseGrace = 0, maxSessions = false, onLimit = 'evict-oldest', now = Date.now, cache,
 		} = options;
 		const methods = ['create', 'find', 'touch', 'rotate', 'revokeFamily', 'revokeUser', 'epoch', 'list', 'prune'] as const;
 		if (typeof (store as unknown) !== 'object' || (store as unknown) === null || methods.some(method => typeof (store as Partial<TokenStore>)[method] !== 'function')) {
@@ -234,16 +245,23 @@ export class TokenService {
 			throw new TypeError('The `now` option must be a function.');
 		}
 
+		const hooks = ['find', 'claimTouch', 'invalidate', 'invalidateUser'] as const;
+		if (cache !== undefined && (typeof (cache as unknown) !== 'object' || (cache as unknown) === null || hooks.some(hook => typeof (cache as Partial<TokenCache>)[hook] !== 'function'))) {
+			throw new TypeError(`The \`cache\` option must be a TokenCache (with ${hooks.join(', ')}), such as a VerificationCache from koa-stateless-auth/cache.`);
+		}
+
 		this.#store = store;
 		this.#prefixes = {access: `${prefix}_at`, refresh: `${prefix}_rt`, api_key: `${prefix}_key`};
 		this.#pepper = pepper;
 		// A key without expiry lives until revoked: 100 years, so every record has a number.
-		this.#ttl = {access: accessTtl * 1000, refresh: refreshTtl * 1000, api_key: apiKeyTtl === false ? 100 * 365 * 86_400_000 : apiKeyTtl * 1000};
-		this.#idle = idleTimeout === false ? undefined : idleTimeout * 1000;
-		this.#lastUsedInterval = lastUsedInterval * 1000;
-		this.#reuseGrace = reuseGrace * 1000;
+		// Whole milliseconds: stores keep times as integers.
+		this.#ttl = {access: Math.round(accessTtl * 1000), refresh: Math.round(refreshTtl * 1000), api_key: apiKeyTtl === false ? 100 * 365 * 86_400_000 : Math.round(apiKeyTtl * 1000)};
+		this.#idle = idleTimeout === false ? undefined : Math.round(idleTimeout * 1000);
+		this.#lastUsedInterval = Math.round(lastUsedInterval * 1000);
+		this.#reuseGrace = Math.round(reuseGrace * 1000);
 		this.#limit = maxSessions === false ? undefined : {max: maxSessions, onLimit};
 		this.#now = now;
+		this.#cache = cache;
 	}
 
 	/** The prefix of each token type, such as `{access: 'myapp_at', refresh: 'myapp_rt', api_key: 'myapp_key'}`. */
@@ -295,7 +313,16 @@ export class TokenService {
 			return {valid: false, reason: 'unknown'};
 		}
 
-		const found = await this.#call(async () => this.#store.find(this.digest(token)));
+		const digest = this.digest(token);
+		// Without a cache every record is the store's own; with one, an idle expiry judged on a cached
+		// record is judged again on the store's (another instance may have used the token since).
+		return await this.#check(digest, type, this.#cache === undefined) ?? await this.#check(digest, type, true) ?? {valid: false, reason: 'expired'};
+	}
+
+	/** Verify by digest; `undefined` when a cached record looks idle expired (ask the store). */
+	async #check(digest: string, type: TokenType, fresh: boolean): Promise<Verification | undefined> {
+		const cache = this.#cache;
+		const found = await this.#call(async () => (cache === undefined ? this.#store.find(digest) : cache.find(digest, async key => this.#store.find(key), fresh)));
 		if (found === undefined) {
 			return {valid: false, reason: 'unknown'};
 		}
@@ -311,11 +338,17 @@ export class TokenService {
 		}
 
 		const now = this.#now();
-		if (now >= record.expiresAt || (this.#idle !== undefined && now >= (record.lastUsedAt ?? record.createdAt) + this.#idle)) {
+		if (now >= record.expiresAt) {
 			return {valid: false, reason: 'expired'};
 		}
 
-		if (record.lastUsedAt === null || now - record.lastUsedAt >= this.#lastUsedInterval) {
+		if (this.#idle !== undefined && now >= (record.lastUsedAt ?? record.createdAt) + this.#idle) {
+			return fresh ? {valid: false, reason: 'expired'} : undefined;
+		}
+
+		// With a cache, one verification of the process writes the last use; the others see it written.
+		if ((record.lastUsedAt === null || now - record.lastUsedAt >= this.#lastUsedInterval)
+			&& (cache === undefined || cache.claimTouch(digest, now, this.#lastUsedInterval))) {
 			try {
 				await this.#store.touch(record.id, now);
 			} catch {
@@ -357,7 +390,7 @@ export class TokenService {
 			refresh: this.#make(record.userId, 'refresh', record.familyId, found.epoch, options, now),
 		};
 		const grace = this.#reuseGrace > 0 ? {until: now + this.#reuseGrace, ciphertext: sealPair(pair, refreshToken)} : undefined;
-		const outcome = await this.#call(async () => this.#store.rotate(digest, now, grace, [pair.access.record, pair.refresh.record]));
+		const outcome = await this.#revoking(record.userId, async () => this.#store.rotate(digest, now, grace, [pair.access.record, pair.refresh.record]));
 		switch (outcome.kind) {
 			case 'rotated': {
 				return pair;
@@ -406,7 +439,7 @@ export class TokenService {
 			return false;
 		}
 
-		return (await this.#call(async () => this.#store.revokeFamily(found.record.familyId))) > 0;
+		return (await this.#revoking(found.record.userId, async () => this.#store.revokeFamily(found.record.familyId))) > 0;
 	}
 
 	/** Revoke one session of a user by its id (from `sessions`); answers whether it was theirs. */
@@ -416,12 +449,12 @@ export class TokenService {
 			return false;
 		}
 
-		return (await this.#call(async () => this.#store.revokeFamily(familyId))) > 0;
+		return (await this.#revoking(userId, async () => this.#store.revokeFamily(familyId))) > 0;
 	}
 
 	/** Revoke every token of a user at once, in one store operation whatever their number. */
 	async revokeAll(userId: string): Promise<void> {
-		await this.#call(async () => this.#store.revokeUser(userId));
+		await this.#revoking(userId, async () => this.#store.revokeUser(userId));
 	}
 
 	/** A user's live tokens (never the tokens: digests, hints, times), oldest first. */
@@ -440,7 +473,11 @@ export class TokenService {
 
 	#make(userId: string, type: TokenType, familyId: string, epoch: number, {scopes = [], name = null, ttl}: IssueOptions, now = this.#now()): IssuedToken {
 		const token = generateToken({prefix: this.#prefixes[type]});
-		const expiresAt = now + (ttl === undefined ? this.#ttl[type] : ttl * 1000);
+		if (ttl !== undefined) {
+			assertSeconds(ttl, 'ttl', false);
+		}
+
+		const expiresAt = now + (ttl === undefined ? this.#ttl[type] : Math.round(ttl * 1000));
 		const record: TokenRecord = {
 			id: randomUUID(),
 			digest: this.digest(token),
@@ -466,6 +503,21 @@ export class TokenService {
 		const created = await this.#call(async () => this.#store.create(records, limit));
 		if (!created) {
 			throw new StatelessAuthError('Too many sessions', 403, 'scope', {reason: 'too_many_sessions'});
+		}
+	}
+
+	// A store call that revokes or retires tokens of `userId`: then the cache forgets the user's entries,
+	// also when the call failed (the change may have been made, its answer lost).
+	async #revoking<T>(userId: string, operation: () => Promise<T>): Promise<T> {
+		const cache = this.#cache;
+		try {
+			return await this.#call(operation);
+		} finally {
+			if (cache !== undefined) {
+				await this.#call(async () => {
+					await cache.invalidateUser(userId);
+				});
+			}
 		}
 	}
 
