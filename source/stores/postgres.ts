@@ -231,7 +231,7 @@ import {PostgresTokenStore} from 'koa-stateless-auth/stores/postgres';
 
 const pool = new pg.Pool({connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 2000});
 pool.on('error', error => {
-	console.error('idle PostgreSQL connection lost', error.message);
+	app.emit('error', error); // an idle connection that dies; unheard, it would end the process
 });
 const store = new PostgresTokenStore(pool, {schema: 'auth'});
 await store.migrate();

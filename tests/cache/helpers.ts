@@ -3,46 +3,14 @@
 import {spawn, type ChildProcess} from 'node:child_process';
 import {existsSync} from 'node:fs';
 import {once} from 'node:events';
-import net, {type AddressInfo} from 'node:net';
+import net from 'node:net';
 import {createInterface} from 'node:readline';
 
 export const redisServerPath = '/usr/bin/redis-server';
 export const haveRedisServer = existsSync(redisServerPath);
 
-/** A TCP port nothing listens on now. */
-export async function freePort(): Promise<number> {
-	const server = net.createServer();
-	server.listen(0, '127.0.0.1');
-	await once(server, 'listening');
-	const {port} = server.address() as AddressInfo;
-	await new Promise(resolve => {
-		server.close(resolve);
-	});
-	return port;
-}
-
-/** A redis-server of our own on `port`, persisting nothing; resolves once it accepts connections. */
-export async function startRedis(port: number): Promise<ChildProcess> {
-	const child = spawn(redisServerPath, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {stdio: ['ignore', 'pipe', 'pipe']});
-	let output = '';
-	await new Promise<void>((resolve, reject) => {
-		const timer = setTimeout(() => {
-			reject(new Error(`redis-server did not start within 10 s: ${output}`));
-		}, 10_000);
-		child.stdout.on('data', (chunk: Buffer) => {
-			output += chunk.toString();
-			if (output.includes('Ready to accept connections')) {
-				clearTimeout(timer);
-				resolve();
-			}
-		});
-		child.once('exit', code => {
-			clearTimeout(timer);
-			reject(new Error(`redis-server exited (${String(code)}): ${output}`));
-		});
-	});
-	return child;
-}
+// One redis-server starter for every test that needs a Redis of its own.
+export {freePort, startRedis} from '../fixtures/redis-helpers.js';
 
 /** Send one command to a Redis over a plain socket (no client that would reconnect); answers the raw reply. */
 export async function redisCommand(port: number, ...words: readonly string[]): Promise<string> {
