@@ -7,16 +7,16 @@
 // REDIS_URL; each server process uses a schema or key prefix of its own and drops it on exit.
 import {createHash, randomUUID} from 'node:crypto';
 import {mkdtempSync, rmSync} from 'node:fs';
-import net from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {crc32} from 'node:zlib';
 import Koa from 'koa';
-import {StatelessAuthManager, TokenService, digestToken, type TokenRecord, type TokenStore} from 'koa-stateless-auth';
+import {StatelessAuthManager, TokenService, digestToken, isWellFormedToken, type TokenRecord, type TokenStore} from 'koa-stateless-auth';
 import type {VerificationCache} from 'koa-stateless-auth/cache';
 
-export const databaseUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+import {databaseUrl, reachable, redisUrl} from '../tests/helpers/reachable.js';
+
+export {databaseUrl, redisUrl};
 
 // --- 1000 tokens of the service's format, the same in every process: derived, not random.
 
@@ -40,6 +40,10 @@ function benchToken(index: number): string {
 }
 
 export const storeTokens: readonly string[] = Array.from({length: 1000}, (_, index) => benchToken(index));
+// The format is the library's: should it change, the bench says so here rather than measure refusals.
+if (!storeTokens.every(token => isWellFormedToken(token, ['bench_at']))) {
+	throw new Error('The bench\'s derived tokens no longer match the library\'s token format (source/tokens/format.ts).');
+}
 /** The hot tokens of the burst: 10 of the 1000. */
 export const hotTokens: readonly string[] = storeTokens.slice(0, 10);
 
@@ -210,28 +214,6 @@ function mapApp(): Koa {
 		ctx.body = {hello: (ctx.state as {currentUser: User}).currentUser.name};
 	});
 	return app;
-}
-
-/** Whether something accepts TCP connections at the URL's host and port within a second. */
-async function reachable(url: string, defaultPort: number): Promise<boolean> {
-	const {hostname, port} = new URL(url);
-	return new Promise(resolve => {
-		const socket = net.connect({host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || defaultPort)});
-		const done = (answer: boolean) => {
-			socket.destroy();
-			resolve(answer);
-		};
-
-		socket.setTimeout(1000, () => {
-			done(false);
-		});
-		socket.once('connect', () => {
-			done(true);
-		});
-		socket.once('error', () => {
-			done(false);
-		});
-	});
 }
 
 /** Whether a store's rows can run here: its server answers, and its module is built. */

@@ -1,38 +1,16 @@
-import net from 'node:net';
 import test from 'ava';
+import {databaseUrl, reachable, redisUrl} from './reachable.js';
+
+export {databaseUrl, redisUrl};
 
 /*
-The real servers store tests run against: PostgreSQL at DATABASE_URL and Redis at REDIS_URL (the
-machine's defaults below). On a machine without them the tests are skipped, saying so; with
+The real servers store tests run against: PostgreSQL at DATABASE_URL and Redis at REDIS_URL (with
+the machine's defaults, in reachable.ts). On a machine without them the tests are skipped, saying so; with
 REQUIRE_SERVICES=1 (as .ci/run sets) a missing server is a failure, so CI can never go green
 without them.
 */
 
-export const databaseUrl = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-export const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const required = process.env['REQUIRE_SERVICES'] === '1';
-
-/** Whether something accepts TCP connections at the URL's host and port, within a second. */
-async function reachable(url: string, defaultPort: number): Promise<boolean> {
-	const {hostname, port} = new URL(url);
-	return new Promise(resolve => {
-		const socket = net.connect({host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || defaultPort)});
-		const done = (answer: boolean) => {
-			socket.destroy();
-			resolve(answer);
-		};
-
-		socket.setTimeout(1000, () => {
-			done(false);
-		});
-		socket.once('connect', () => {
-			done(true);
-		});
-		socket.once('error', () => {
-			done(false);
-		});
-	});
-}
 
 /**
 Whether the service is there. When it is not: with REQUIRE_SERVICES=1, a failing test says which
